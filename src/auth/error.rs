@@ -1,0 +1,90 @@
+//! Why a presented token was refused. Each variant maps to one stable `reason` string
+//! (DESIGN §4) that clients and the troubleshooting guide rely on.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthFailure {
+    Malformed,
+    InvalidAlgorithm,
+    TypeMismatch,
+    InvalidSignature,
+    Expired,
+    NotActiveYet,
+    IatInTheFuture,
+    InvalidIssuer,
+    InvalidAuthorizedParty,
+    InvalidAudience,
+    KidMismatch,
+    /// No key source is configured at all: a deployment problem that retrying cannot fix.
+    NoKeySource,
+    /// The key source could not be reached and no cached key fits: our fault, so 503.
+    JwksUnavailable,
+    UnsupportedScheme,
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "token_malformed",
+            Self::InvalidAlgorithm => "token_invalid_algorithm",
+            Self::TypeMismatch => "token_type_mismatch",
+            Self::InvalidSignature => "token_invalid_signature",
+            Self::Expired => "token_expired",
+            Self::NotActiveYet => "token_not_active_yet",
+            Self::IatInTheFuture => "token_iat_in_the_future",
+            Self::InvalidIssuer => "token_invalid_issuer",
+            Self::InvalidAuthorizedParty => "token_invalid_authorized_party",
+            Self::InvalidAudience => "token_invalid_audience",
+            Self::KidMismatch => "jwk_kid_mismatch",
+            Self::NoKeySource | Self::JwksUnavailable => "jwks_unavailable",
+            Self::UnsupportedScheme => "unsupported_scheme",
+        }
+    }
+
+    /// A short human explanation. It never contains any part of the token.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "The session token is not a well-formed Clerk session JWT.",
+            Self::InvalidAlgorithm => {
+                "The session token is signed with an algorithm other than RS256, RS384 or RS512."
+            }
+            Self::TypeMismatch => {
+                "The token is not a Clerk session token (JWT template, machine token or wrong typ)."
+            }
+            Self::InvalidSignature => "The session token signature is invalid.",
+            Self::Expired => "The session token has expired.",
+            Self::NotActiveYet => "The session token is not valid yet (nbf is in the future).",
+            Self::IatInTheFuture => {
+                "The session token was issued in the future (iat); check the clocks."
+            }
+            Self::InvalidIssuer => "The session token was issued by another Clerk instance (iss).",
+            Self::InvalidAuthorizedParty => {
+                "The session token was minted for an origin that is not authorized (azp)."
+            }
+            Self::InvalidAudience => "The session token audience (aud) is not accepted.",
+            Self::KidMismatch => "No signing key matches the kid of the session token.",
+            Self::NoKeySource => {
+                "The server has no key to verify session tokens with: set CLERK_JWT_KEY, CLERK_SECRET_KEY or CLERK_PUBLISHABLE_KEY."
+            }
+            Self::JwksUnavailable => {
+                "The signing keys could not be loaded from Clerk; try again shortly."
+            }
+            Self::UnsupportedScheme => "The Authorization header must use the Bearer scheme.",
+        }
+    }
+
+    /// True when the failure is the server's (a dependency is down), not the client's: answered
+    /// with 503 instead of 401 so that frontends do not sign their users out.
+    pub fn is_service_unavailable(self) -> bool {
+        self == Self::JwksUnavailable
+    }
+}
+
+impl fmt::Display for AuthFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+impl std::error::Error for AuthFailure {}

@@ -1,0 +1,16 @@
+//! Authentication: once per request, the session token (if any) becomes a [`Viewer`] or a refusal.
+
+pub mod clock;
+mod error;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
+pub mod middleware;
+pub mod org_permissions;
+pub mod token;
+pub mod verifier;
+pub mod viewer;
+
+pub use error::AuthFailure;
+pub use verifier::{Verified, Verifier};
+pub use viewer::{ActiveOrganization, Viewer};

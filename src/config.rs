@@ -1,0 +1,597 @@
+//! Typed configuration, read once from the environment (and `.env` when present) at start-up.
+//!
+//! Every problem is reported at once, each line naming the variable and what is wrong with it, so
+//! that a misconfigured deployment fails fast with an actionable message instead of a panic or a
+//! server that refuses every token later.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use jsonwebtoken::DecodingKey;
+
+/// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: String,
+    pub database_auto_migrate: bool,
+    pub clerk: ClerkConfig,
+    pub graphql_playground: bool,
+    pub graphql_introspection: bool,
+    pub cors_allowed_origins: Vec<String>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClerkConfig {
+    pub secret_key: Option<Secret>,
+    /// The publishable key is public by design; kept for the cookie suffix and the issuer.
+    pub publishable_key: Option<String>,
+    /// PEM of `CLERK_JWT_KEY`, normalised to carry BEGIN/END lines.
+    pub jwt_key_pem: Option<String>,
+    pub jwks_url: Option<String>,
+    /// Exact `iss` a token must carry. Always set when a key source is configured.
+    pub issuer: Option<String>,
+    pub authorized_parties: Vec<String>,
+    pub audience: Vec<String>,
+    pub api_url: String,
+    pub clock_skew: Duration,
+    pub role_claim: String,
+    pub webhook_signing_secrets: Vec<Secret>,
+    pub jwks: JwksSettings,
+}
+
+/// How the remote key set is cached and fetched. Not environment variables: the defaults follow
+/// Clerk's own SDKs; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct JwksSettings {
+    /// A key set older than this is refreshed in the background while still being served.
+    pub ttl: Duration,
+    /// Minimum time between two fetches caused by an unknown `kid`, and between a failed fetch and
+    /// the next one: a flood of tokens with random kids must not become a flood of fetches.
+    pub refresh_cooldown: Duration,
+    /// Time limit of one HTTP attempt.
+    pub attempt_timeout: Duration,
+    /// Attempts per fetch (the first one included).
+    pub max_attempts: u32,
+    /// Back-off before the n-th retry is `retry_base_delay * 2^n`, times a random factor in [1, 2).
+    pub retry_base_delay: Duration,
+}
+
+impl Default for JwksSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(300),
+            refresh_cooldown: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(2),
+            max_attempts: 3,
+            retry_base_delay: Duration::from_millis(125),
+        }
+    }
+}
+
+/// Where token-verification keys come from, in DESIGN §4's order of precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySourceKind {
+    /// `CLERK_JWT_KEY`: networkless.
+    Pem,
+    /// A JWKS document fetched over HTTP, optionally with the Backend API secret as bearer.
+    Jwks { url: String, authenticated: bool },
+    /// Nothing configured: every presented token is refused with `jwks_unavailable`.
+    None,
+}
+
+impl ClerkConfig {
+    pub fn key_source(&self) -> KeySourceKind {
+        if self.jwt_key_pem.is_some() {
+            KeySourceKind::Pem
+        } else if let Some(url) = &self.jwks_url {
+            KeySourceKind::Jwks {
+                url: url.clone(),
+                authenticated: false,
+            }
+        } else if self.secret_key.is_some() {
+            KeySourceKind::Jwks {
+                url: format!("{}/v1/jwks", self.api_url),
+                authenticated: true,
+            }
+        } else if let Some(issuer) = &self.issuer {
+            KeySourceKind::Jwks {
+                url: format!("{issuer}/.well-known/jwks.json"),
+                authenticated: false,
+            }
+        } else {
+            KeySourceKind::None
+        }
+    }
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the process environment (after loading `.env`, if any).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is the normal case in production and in CI.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses configuration from any variable lookup (the environment, or a map in tests).
+    /// Empty values count as unset, so a copied `.env.example` with blank lines behaves.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut p = Parser {
+            lookup: &|name| lookup(name).filter(|v| !v.trim().is_empty()),
+            problems: Vec::new(),
+        };
+
+        let app_env = p
+            .parse("APP_ENV", |v| match v.to_ascii_lowercase().as_str() {
+                "development" | "dev" => Ok(AppEnv::Development),
+                "production" | "prod" => Ok(AppEnv::Production),
+                _ => Err("expected `development` or `production`".into()),
+            })
+            .unwrap_or(AppEnv::Development);
+        let production = app_env == AppEnv::Production;
+
+        let host = p
+            .parse("HOST", |v| {
+                v.parse::<IpAddr>()
+                    .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0".into())
+            })
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let port = p
+            .parse("PORT", |v| {
+                v.parse::<u16>()
+                    .map_err(|_| "expected a port number from 0 to 65535".into())
+            })
+            .unwrap_or(8080);
+        let database_url = p
+            .parse("DATABASE_URL", |v| {
+                if ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|scheme| v.starts_with(scheme))
+                {
+                    Ok(v.to_string())
+                } else {
+                    Err("expected a `sqlite:` or `postgres://` URL".into())
+                }
+            })
+            .unwrap_or_else(|| "sqlite://clerk-graphql.db?mode=rwc".into());
+        let database_auto_migrate = p.parse("DATABASE_AUTO_MIGRATE", parse_bool).unwrap_or(true);
+
+        let clerk = parse_clerk(&mut p);
+
+        let graphql_playground = p
+            .parse("GRAPHQL_PLAYGROUND", parse_bool)
+            .unwrap_or(!production);
+        let graphql_introspection = p
+            .parse("GRAPHQL_INTROSPECTION", parse_bool)
+            .unwrap_or(!production);
+        let cors_allowed_origins = p
+            .parse("CORS_ALLOWED_ORIGINS", |v| {
+                let origins = split_list(v, ',');
+                match origins.iter().find(|o| !is_origin(o)) {
+                    Some(bad) => Err(format!(
+                        "`{bad}` is not an origin (scheme://host[:port], no path)"
+                    )),
+                    None => Ok(origins),
+                }
+            })
+            .unwrap_or_default();
+        let log_filter = p.lookup_value("RUST_LOG").unwrap_or_else(|| "info".into());
+        let log_format = p
+            .parse("LOG_FORMAT", |v| match v.to_ascii_lowercase().as_str() {
+                "pretty" => Ok(LogFormat::Pretty),
+                "json" => Ok(LogFormat::Json),
+                _ => Err("expected `pretty` or `json`".into()),
+            })
+            .unwrap_or(if production {
+                LogFormat::Json
+            } else {
+                LogFormat::Pretty
+            });
+
+        if production && clerk.key_source() == KeySourceKind::None {
+            p.problems.push(
+                "APP_ENV=production needs a token key source: set CLERK_JWT_KEY (PEM public key, \
+                 networkless), CLERK_SECRET_KEY (JWKS from the Backend API), CLERK_JWKS_URL, or \
+                 CLERK_PUBLISHABLE_KEY (JWKS from the Frontend API)"
+                    .into(),
+            );
+        }
+        if clerk.key_source() != KeySourceKind::None && clerk.issuer.is_none() {
+            p.problems.push(
+                "tokens are verified against an exact issuer: set CLERK_PUBLISHABLE_KEY (the issuer \
+                 is derived from it) or CLERK_ISSUER (e.g. https://your-app.clerk.accounts.dev)"
+                    .into(),
+            );
+        }
+
+        if !p.problems.is_empty() {
+            return Err(ConfigError(p.problems));
+        }
+        Ok(Config {
+            app_env,
+            host,
+            port,
+            database_url,
+            database_auto_migrate,
+            clerk,
+            graphql_playground,
+            graphql_introspection,
+            cors_allowed_origins,
+            log_filter,
+            log_format,
+        })
+    }
+}
+
+fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
+    let secret_key = p.parse("CLERK_SECRET_KEY", |v| {
+        if v.starts_with("sk_") {
+            Ok(Secret::new(v))
+        } else {
+            Err("expected a Clerk secret key starting with `sk_` (Dashboard → API keys)".into())
+        }
+    });
+    let publishable_key = p.parse("CLERK_PUBLISHABLE_KEY", |v| {
+        frontend_api_from_publishable_key(v).map(|_| v.to_string())
+    });
+    let jwt_key_pem = p.parse("CLERK_JWT_KEY", normalise_pem);
+    let jwks_url = p.parse("CLERK_JWKS_URL", parse_http_url);
+    let explicit_issuer = p.parse("CLERK_ISSUER", parse_http_url);
+    let issuer = explicit_issuer.or_else(|| {
+        publishable_key.as_deref().map(|pk| {
+            let host = frontend_api_from_publishable_key(pk).expect("validated above");
+            format!("https://{host}")
+        })
+    });
+    let authorized_parties = p
+        .parse("CLERK_AUTHORIZED_PARTIES", |v| {
+            let parties = split_list(v, ',');
+            match parties.iter().find(|o| !is_origin(o)) {
+                Some(bad) => Err(format!(
+                    "`{bad}` is not an origin such as https://app.example.com"
+                )),
+                None => Ok(parties),
+            }
+        })
+        .unwrap_or_default();
+    let audience = p
+        .parse("CLERK_AUDIENCE", |v| Ok(split_list(v, ',')))
+        .unwrap_or_default();
+    let api_url = p
+        .parse("CLERK_API_URL", parse_http_url)
+        .unwrap_or_else(|| "https://api.clerk.com".into());
+    let clock_skew = p
+        .parse("CLERK_CLOCK_SKEW_SECS", |v| match v.parse::<u64>() {
+            Ok(secs) if secs <= 300 => Ok(Duration::from_secs(secs)),
+            Ok(_) => Err("at most 300 seconds: a larger leeway extends every token's life".into()),
+            Err(_) => Err("expected a whole number of seconds, e.g. 5".into()),
+        })
+        .unwrap_or(Duration::from_secs(5));
+    let role_claim = p
+        .parse("CLERK_ROLE_CLAIM", |v| {
+            if v.split('.').any(str::is_empty) {
+                Err("expected a dot path such as `metadata.role`".into())
+            } else {
+                Ok(v.to_string())
+            }
+        })
+        .unwrap_or_else(|| "metadata.role".into());
+    let webhook_signing_secrets = p
+        .parse("CLERK_WEBHOOK_SIGNING_SECRET", parse_webhook_secrets)
+        .or_else(|| p.parse("CLERK_WEBHOOK_SECRET", parse_webhook_secrets))
+        .unwrap_or_default();
+
+    ClerkConfig {
+        secret_key,
+        publishable_key,
+        jwt_key_pem,
+        jwks_url,
+        issuer,
+        authorized_parties,
+        audience,
+        api_url,
+        clock_skew,
+        role_claim,
+        webhook_signing_secrets,
+        jwks: JwksSettings::default(),
+    }
+}
+
+struct Parser<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Parser<'_> {
+    fn lookup_value(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).map(|v| v.trim().to_string())
+    }
+
+    /// Parses `name` when set; a parse failure is recorded as a problem naming the variable.
+    fn parse<T>(&mut self, name: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let value = self.lookup_value(name)?;
+        match f(&value) {
+            Ok(parsed) => Some(parsed),
+            Err(why) => {
+                self.problems.push(format!("{name}: {why}"));
+                None
+            }
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn split_list(v: &str, separator: char) -> Vec<String> {
+    v.split(separator)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_http_url(v: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(v).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("expected an http:// or https:// URL".into());
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+fn is_origin(v: &str) -> bool {
+    reqwest::Url::parse(v).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host_str().is_some()
+            && url.path() == "/"
+            && !v.ends_with('/')
+    })
+}
+
+/// `pk_test_` / `pk_live_` + base64(`<frontend-api-host>$`), padded or not (Clerk's own parser
+/// accepts both).
+pub fn frontend_api_from_publishable_key(key: &str) -> Result<String, String> {
+    let encoded = key
+        .strip_prefix("pk_test_")
+        .or_else(|| key.strip_prefix("pk_live_"))
+        .ok_or("expected a key starting with `pk_test_` or `pk_live_`")?;
+    let decoded = STANDARD
+        .decode(encoded)
+        .or_else(|_| STANDARD_NO_PAD.decode(encoded))
+        .map_err(|_| "the part after `pk_test_`/`pk_live_` is not base64")?;
+    let text = String::from_utf8(decoded).map_err(|_| "does not decode to text")?;
+    let host = text
+        .strip_suffix('$')
+        .filter(|host| !host.contains('$') && host.contains('.'))
+        .ok_or(
+            "does not decode to `<frontend-api-host>$`: copy it again from the Clerk dashboard",
+        )?;
+    if host.contains(['/', ' ', ':']) {
+        return Err("decodes to something that is not a host name".into());
+    }
+    Ok(host.to_string())
+}
+
+/// Accepts a PEM public key with or without its BEGIN/END lines, with real or `\n`-escaped
+/// newlines (the usual shape in `.env` files), and checks it parses as an RSA public key.
+fn normalise_pem(v: &str) -> Result<String, String> {
+    let v = v.replace("\\n", "\n");
+    let body: String = v
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let der = STANDARD
+        .decode(&body)
+        .map_err(|_| "not a PEM public key: the body is not base64")?;
+    if der.is_empty() {
+        return Err("empty key".into());
+    }
+    let wrapped: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        wrapped.join("\n")
+    );
+    DecodingKey::from_rsa_pem(pem.as_bytes())
+        .map_err(|e| format!("not an RSA public key in PEM (SPKI) form ({e})"))?;
+    Ok(pem)
+}
+
+fn parse_webhook_secrets(v: &str) -> Result<Vec<Secret>, String> {
+    split_list(v, ' ')
+        .into_iter()
+        .map(|secret| {
+            let encoded = secret.strip_prefix("whsec_").ok_or(
+                "each secret must start with `whsec_` (Dashboard → Webhooks → Signing Secret)",
+            )?;
+            STANDARD
+                .decode(encoded)
+                .map_err(|_| "the part after `whsec_` is not base64")?;
+            Ok(Secret::new(secret))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn empty_environment_is_a_working_development_setup() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.app_env, AppEnv::Development);
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database_url, "sqlite://clerk-graphql.db?mode=rwc");
+        assert!(config.graphql_playground && config.graphql_introspection);
+        assert_eq!(config.clerk.key_source(), KeySourceKind::None);
+        assert_eq!(config.clerk.clock_skew, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn publishable_key_gives_the_issuer_and_frontend_jwks() {
+        let config = parse(&[(
+            "CLERK_PUBLISHABLE_KEY",
+            "pk_test_Zm9vLWJhci0xMy5jbGVyay5hY2NvdW50cy5kZXYk",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.clerk.issuer.as_deref(),
+            Some("https://foo-bar-13.clerk.accounts.dev")
+        );
+        assert_eq!(
+            config.clerk.key_source(),
+            KeySourceKind::Jwks {
+                url: "https://foo-bar-13.clerk.accounts.dev/.well-known/jwks.json".into(),
+                authenticated: false
+            }
+        );
+        // Padded form decodes too.
+        assert_eq!(
+            frontend_api_from_publishable_key("pk_test_Y2xlcmsuY2xlcmsuZGV2JA==").unwrap(),
+            "clerk.clerk.dev"
+        );
+    }
+
+    #[test]
+    fn each_bad_value_is_reported_with_its_variable() {
+        let err = parse(&[
+            ("CLERK_PUBLISHABLE_KEY", "pk_test_bm90LWEtaG9zdA"),
+            ("CLERK_CLOCK_SKEW_SECS", "five"),
+            ("CLERK_JWT_KEY", "not a pem"),
+            ("PORT", "http"),
+            ("CLERK_SECRET_KEY", "pk_oops"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        for variable in [
+            "CLERK_PUBLISHABLE_KEY:",
+            "CLERK_CLOCK_SKEW_SECS:",
+            "CLERK_JWT_KEY:",
+            "PORT:",
+            "CLERK_SECRET_KEY:",
+        ] {
+            assert!(text.contains(variable), "{variable} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn production_without_a_key_source_refuses_naming_the_variables() {
+        let err = parse(&[("APP_ENV", "production")]).unwrap_err().to_string();
+        assert!(err.contains("CLERK_JWT_KEY") && err.contains("CLERK_SECRET_KEY"));
+        let config = parse(&[
+            ("APP_ENV", "production"),
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_ISSUER", "https://clerk.example.com"),
+        ])
+        .unwrap();
+        assert!(!config.graphql_playground && !config.graphql_introspection);
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn a_key_source_without_an_issuer_is_refused() {
+        let err = parse(&[("CLERK_SECRET_KEY", "sk_test_x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CLERK_ISSUER"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = parse(&[
+            ("CLERK_SECRET_KEY", "sk_test_supersecretvalue"),
+            ("CLERK_ISSUER", "https://clerk.example.com"),
+            (
+                "CLERK_WEBHOOK_SIGNING_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("supersecretvalue"));
+        assert!(!debug.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+    }
+
+    #[test]
+    fn pem_with_or_without_armour_and_escaped_newlines() {
+        let body = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu0tNUitBZmcGYMWcqvaRBaJe0XmTQ738RHYoHjhYANyeOkysuu4L/Rqr+fmTXsbebrTp7/OewIqsJXImEWB/WQ3HN9lAkOMCCGDU1udsz/sl1Kwy5JZ7x8Nr4ghXJagQzEF0Ovsj7/TPsBJGkVJ+OiZsTXCe7EAmG5gNGGPBE5Gu14Rwb+eZ5r9RCAaPfhxR1yHYTAvCrku/6i2os7RLpT6UockKtX4QQSH2CMveNwqd6LdwhV8USZrczB2VYkAImngJC745+EWek1sVExYkqheGvC3J8O7D9H4JtaKD2zaq0rJzsIU0zb/wwax5+La+uRuPYvTXlO8B8IK4jjNMCQIDAQAB";
+        let bare = normalise_pem(body).unwrap();
+        let armoured = normalise_pem(&format!(
+            "-----BEGIN PUBLIC KEY-----\\n{body}\\n-----END PUBLIC KEY-----"
+        ))
+        .unwrap();
+        assert_eq!(bare, armoured);
+    }
+}

@@ -1,0 +1,7 @@
+//! The GraphQL schema: roots, types and the builder.
+
+mod query;
+mod schema;
+mod viewer;
+
+pub use schema::{AppSchema, SchemaOptions, build_schema, sdl};

@@ -1,0 +1,9 @@
+//! clerk-graphql: a GraphQL API server for apps whose users sign in with Clerk.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,130 @@
+//! Command line: parses arguments and calls into the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use clerk_graphql::config::Config;
+use clerk_graphql::server::Application;
+use clerk_graphql::{db, graphql, telemetry};
+use migrations::{Migrator, MigratorTrait};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "GraphQL API server for apps whose users sign in with Clerk"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default).
+    Serve,
+    /// Apply, revert or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Print the GraphQL schema (SDL) to standard output.
+    PrintSchema,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply all pending migrations (the default).
+    Up,
+    /// Revert the last `steps` migrations.
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List applied and pending migrations.
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::PrintSchema) = cli.command {
+        print!("{}", graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&config.log_filter, config.log_format);
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve(config).await,
+        Some(Command::Migrate { action }) => {
+            migrate(&config, action.unwrap_or(MigrateAction::Up)).await
+        }
+        Some(Command::PrintSchema) => unreachable!("handled before configuration"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let playground = config.graphql_playground;
+    let app = Application::build(config).await?;
+    let address = app.local_addr();
+    tracing::info!(%address, "listening");
+    if playground {
+        tracing::info!("GraphiQL playground: http://{address}/graphql");
+    }
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
+    let db = db::connect(&config.database_url).await?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
+        MigrateAction::Status => {
+            for migration in Migrator::get_applied_migrations(&db).await? {
+                println!("applied  {}", migration.name());
+            }
+            for migration in Migrator::get_pending_migrations(&db).await? {
+                println!("pending  {}", migration.name());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

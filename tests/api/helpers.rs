@@ -1,0 +1,203 @@
+//! `spawn_app()`: the real application on 127.0.0.1:0 with its own in-memory database and a
+//! fake Clerk, configured through the same variables a deployment uses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clerk_graphql::auth::clock::Clock;
+use clerk_graphql::config::{Config, JwksSettings};
+use clerk_graphql::server::Application;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::fake_clerk::{FakeClerk, Fault, SECRET_KEY};
+use crate::tokens::ISSUER;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clerk: FakeClerk,
+}
+
+pub struct GraphqlReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl GraphqlReply {
+    /// `extensions.reason` of the first error.
+    pub fn reason(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["reason"].as_str()
+    }
+
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+
+    /// Asserts the request was refused as DESIGN §4 says: 401, challenge, GraphQL-shaped body.
+    #[track_caller]
+    pub fn assert_refused(&self, reason: &str) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "body: {}", self.body);
+        assert_eq!(self.code(), Some("UNAUTHENTICATED"), "body: {}", self.body);
+        assert_eq!(self.reason(), Some(reason), "body: {}", self.body);
+        let challenge = self.headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+            "{challenge}"
+        );
+        assert!(
+            self.body.get("data").is_none(),
+            "no data on a refused request"
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_signed_in_as(&self, user_id: &str) {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        assert_eq!(
+            self.body["data"]["viewer"]["userId"],
+            json!(user_id),
+            "body: {}",
+            self.body
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_anonymous(&self) {
+        assert_eq!(self.status, StatusCode::OK, "body: {}", self.body);
+        assert_eq!(
+            self.body["data"]["viewer"],
+            Value::Null,
+            "body: {}",
+            self.body
+        );
+        assert!(self.body.get("errors").is_none(), "body: {}", self.body);
+    }
+}
+
+/// Start-up options; every field has the default a test usually wants.
+pub struct AppOptions {
+    pub vars: HashMap<&'static str, String>,
+    pub clock: Option<Arc<dyn Clock>>,
+    pub jwks: JwksSettings,
+    /// How the fake Clerk behaves while the application starts.
+    pub initial_fault: Fault,
+    /// The JWKS the fake Clerk serves from the start (default: the primary test key).
+    pub initial_jwks: Option<Value>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            vars: HashMap::new(),
+            clock: None,
+            // Short time-outs and back-off so that failure tests are quick; the default
+            // cool-down, so that "no fetch storm" is tested with the shipped value.
+            jwks: JwksSettings {
+                attempt_timeout: Duration::from_millis(500),
+                retry_base_delay: Duration::from_millis(10),
+                ..JwksSettings::default()
+            },
+            initial_fault: Fault::None,
+            initial_jwks: None,
+        }
+    }
+}
+
+impl AppOptions {
+    pub fn var(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.vars.insert(name, value.into());
+        self
+    }
+
+    /// Removes a variable the default set-up defines (use `""`: empty counts as unset).
+    pub fn unset(self, name: &'static str) -> Self {
+        self.var(name, "")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let clerk = FakeClerk::start().await;
+    clerk.fail_with(options.initial_fault);
+    if let Some(jwks) = options.initial_jwks {
+        clerk.serve_jwks(jwks);
+    }
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("HOST", "127.0.0.1".to_string()),
+        ("PORT", "0".to_string()),
+        ("DATABASE_URL", "sqlite::memory:".to_string()),
+        ("CLERK_SECRET_KEY", SECRET_KEY.to_string()),
+        ("CLERK_API_URL", clerk.url.clone()),
+        ("CLERK_ISSUER", ISSUER.to_string()),
+    ]);
+    // `{clerk}` in a value stands for the fake Clerk's base URL.
+    vars.extend(
+        options
+            .vars
+            .into_iter()
+            .map(|(name, value)| (name, value.replace("{clerk}", &clerk.url))),
+    );
+    let mut config =
+        Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
+    config.clerk.jwks = options.jwks;
+
+    let app = match options.clock {
+        Some(clock) => Application::build_with_clock(config, clock).await,
+        None => Application::build(config).await,
+    }
+    .expect("application starts");
+    let address = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clerk,
+    }
+}
+
+pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
+
+impl TestApp {
+    pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
+        GraphqlReply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `{ viewer { … } }` with `Authorization: Bearer <token>`.
+    pub async fn viewer_with_bearer(&self, token: &str) -> GraphqlReply {
+        let header = format!("Bearer {token}");
+        self.post_graphql(VIEWER_QUERY, &[("authorization", &header)])
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
