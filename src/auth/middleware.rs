@@ -25,7 +25,7 @@ pub async fn authenticate(
             .verify(token)
             .await
             .map(|verified| match verified {
-                Verified::SignedIn(viewer) => Some(Arc::new(viewer)),
+                Verified::SignedIn(viewer) => Some(viewer),
                 Verified::Pending => None,
             })
             .inspect_err(|failure| {

@@ -36,7 +36,7 @@ impl ClaimRules {
 /// What a valid token means.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verified {
-    SignedIn(Viewer),
+    SignedIn(Arc<Viewer>),
     /// `sts: "pending"`: a real session with an unfinished task (e.g. choose an organisation).
     /// Clerk treats it as signed out; so do we.
     Pending,
@@ -143,11 +143,11 @@ impl Verifier {
             return Ok(Verified::Pending);
         }
 
-        Ok(Verified::SignedIn(Viewer::from_verified_claims(
+        Ok(Verified::SignedIn(Arc::new(Viewer::from_verified_claims(
             user_id.clone(),
             exp as i64,
             claims,
-        )))
+        ))))
     }
 }
 
