@@ -1,6 +1,7 @@
 //! clerk-graphql: a GraphQL API server for apps whose users sign in with Clerk.
 
 pub mod auth;
+pub mod authz;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -82,6 +82,7 @@ impl Application {
         ));
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
+            role_claim: config.clerk.role_claim.clone(),
         });
         let state = AppState {
             schema,

@@ -1,5 +1,6 @@
 //! The GraphQL schema: roots, types and the builder.
 
+mod examples;
 mod query;
 mod schema;
 mod viewer;

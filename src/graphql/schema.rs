@@ -1,16 +1,23 @@
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
+use super::examples::ExampleMutation;
 use super::query::Query;
+use crate::authz::Authorization;
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, ExampleMutation, EmptySubscription>;
 
 pub struct SchemaOptions {
     pub introspection: bool,
+    /// Dot path of the app role in the session claims (`CLERK_ROLE_CLAIM`).
+    pub role_claim: String,
 }
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
 pub fn build_schema(options: SchemaOptions) -> AppSchema {
-    let mut builder = Schema::build(Query, EmptyMutation, EmptySubscription);
+    // The authorization extension is installed here, in the only function that builds a
+    // schema: no schema can exist whose marks are not enforced.
+    let mut builder = Schema::build(Query, ExampleMutation, EmptySubscription)
+        .extension(Authorization::new(&options.role_claim));
     if !options.introspection {
         builder = builder.disable_introspection();
     }
@@ -21,6 +28,7 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
 pub fn sdl() -> String {
     build_schema(SchemaOptions {
         introspection: true,
+        role_claim: "metadata.role".into(),
     })
     .sdl()
 }

@@ -5,6 +5,7 @@ mod fake_clerk;
 mod helpers;
 mod tokens;
 
+mod authorization;
 mod clerk_fixtures;
 mod http;
 mod key_source;

@@ -1,0 +1,139 @@
+//! What each field requires, computed once from the schema registry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::Value;
+use async_graphql::registry::{MetaDirectiveInvocation, MetaType, MetaTypeName, Registry};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Requirement {
+    Authenticated,
+    Role(String),
+    Permission(String),
+}
+
+/// `(parent type, field) → requirements`, for every field that has any.
+#[derive(Debug, Default)]
+pub struct RequirementTable {
+    fields: HashMap<(String, String), Arc<[Requirement]>>,
+}
+
+impl RequirementTable {
+    /// Rules:
+    /// - an object field requires its own marks, its type's marks, and the marks of the object
+    ///   type it returns (so that a resolver returning a guarded type, e.g. a mutation, does not
+    ///   even run for a viewer who could not read the result);
+    /// - an interface field requires the union (AND) of what the same field requires on every
+    ///   implementor, because the executor only tells us the interface, not the concrete type
+    ///   (async-graphql's own guards are bypassed there: upstream issue #1826).
+    ///
+    /// Union members are reached through inline fragments on the concrete type, so their fields
+    /// are object fields and need no special case.
+    pub fn from_registry(registry: &Registry) -> Self {
+        let mut fields = HashMap::new();
+        for ty in registry.types.values() {
+            if let MetaType::Object {
+                name,
+                fields: object_fields,
+                ..
+            } = ty
+            {
+                for field in object_fields.keys() {
+                    let required = object_field_requirements(registry, name, field);
+                    if !required.is_empty() {
+                        fields.insert((name.clone(), field.clone()), required.into());
+                    }
+                }
+            }
+        }
+        for ty in registry.types.values() {
+            if let MetaType::Interface {
+                name,
+                fields: interface_fields,
+                possible_types,
+                ..
+            } = ty
+            {
+                for field in interface_fields.keys() {
+                    let mut required: Vec<Requirement> = Vec::new();
+                    for implementor in possible_types {
+                        for requirement in object_field_requirements(registry, implementor, field) {
+                            if !required.contains(&requirement) {
+                                required.push(requirement);
+                            }
+                        }
+                    }
+                    if !required.is_empty() {
+                        fields.insert((name.clone(), field.clone()), required.into());
+                    }
+                }
+            }
+        }
+        Self { fields }
+    }
+
+    pub fn get(&self, parent_type: &str, field: &str) -> Option<&Arc<[Requirement]>> {
+        if self.fields.is_empty() {
+            return None;
+        }
+        // Allocation-free lookup would need a borrowed key type; the table is small and this
+        // path only runs for marked schemas.
+        self.fields
+            .get(&(parent_type.to_string(), field.to_string()))
+    }
+
+    /// Every marked `(type, field)`, for tests and documentation.
+    pub fn marked_fields(&self) -> impl Iterator<Item = (&(String, String), &Arc<[Requirement]>)> {
+        self.fields.iter()
+    }
+}
+
+fn object_field_requirements(
+    registry: &Registry,
+    type_name: &str,
+    field_name: &str,
+) -> Vec<Requirement> {
+    let mut required = Vec::new();
+    let Some(MetaType::Object {
+        directive_invocations: type_marks,
+        fields,
+        ..
+    }) = registry.types.get(type_name)
+    else {
+        return required;
+    };
+    let Some(field) = fields.get(field_name) else {
+        return required;
+    };
+    collect(&mut required, &field.directive_invocations);
+    collect(&mut required, type_marks);
+    let returned = MetaTypeName::concrete_typename(&field.ty);
+    if returned != type_name
+        && let Some(MetaType::Object {
+            directive_invocations,
+            ..
+        }) = registry.types.get(returned)
+    {
+        collect(&mut required, directive_invocations);
+    }
+    required
+}
+
+fn collect(required: &mut Vec<Requirement>, invocations: &[MetaDirectiveInvocation]) {
+    for invocation in invocations {
+        let name_arg = || match invocation.args.get("name") {
+            Some(Value::String(name)) => name.clone(),
+            other => panic!("@{} needs a string `name`, got {other:?}", invocation.name),
+        };
+        let requirement = match invocation.name.as_str() {
+            "auth" => Requirement::Authenticated,
+            "role" => Requirement::Role(name_arg()),
+            "permission" => Requirement::Permission(name_arg()),
+            _ => continue,
+        };
+        if !required.contains(&requirement) {
+            required.push(requirement);
+        }
+    }
+}
