@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod clerk;
 pub mod config;
 pub mod db;
 pub mod error;

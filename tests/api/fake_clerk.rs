@@ -1,12 +1,16 @@
 //! A fake Clerk on loopback: the Backend API JWKS (`/v1/jwks`, checking the bearer secret) and the
 //! Frontend API JWKS (`/.well-known/jwks.json`). It counts requests and fails on demand.
+//!
+//! It also serves the Backend API users endpoints (`/v1/users/{id}`, `/v1/users`) from an
+//! in-memory store, with their own counter and fault switch, independent of the JWKS ones so that
+//! a test can break one without the other.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +19,19 @@ use serde_json::{Value, json};
 use crate::tokens::TestKey;
 
 pub const SECRET_KEY: &str = "sk_test_fake_clerk_secret_for_tests_only";
+
+/// How the fake answers `/v1/users` requests that pass the secret check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsersFault {
+    None,
+    Status(u16),
+    /// 429 with `Retry-After: <retry_after_secs>`, as Clerk's rate limiter answers.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// Accept the request and never answer.
+    Hang,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -30,6 +47,17 @@ struct FakeState {
     jwks_calls: AtomicUsize,
     unauthorized_calls: AtomicUsize,
     well_known_calls: AtomicUsize,
+    users: Mutex<UsersApi>,
+    users_calls: AtomicUsize,
+}
+
+struct UsersApi {
+    /// In insertion order; listed by `created_at`.
+    store: Vec<Value>,
+    fault: UsersFault,
+    /// Requests the fault still applies to; `None`: until changed.
+    fault_remaining: Option<usize>,
+    last_user_agent: Option<String>,
 }
 
 pub struct FakeClerk {
@@ -45,10 +73,19 @@ impl FakeClerk {
             jwks_calls: AtomicUsize::new(0),
             unauthorized_calls: AtomicUsize::new(0),
             well_known_calls: AtomicUsize::new(0),
+            users: Mutex::new(UsersApi {
+                store: Vec::new(),
+                fault: UsersFault::None,
+                fault_remaining: None,
+                last_user_agent: None,
+            }),
+            users_calls: AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/v1/jwks", get(backend_jwks))
             .route("/.well-known/jwks.json", get(frontend_jwks))
+            .route("/v1/users", get(list_users))
+            .route("/v1/users/{id}", get(get_user))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -80,6 +117,115 @@ impl FakeClerk {
     pub fn well_known_calls(&self) -> usize {
         self.state.well_known_calls.load(Ordering::SeqCst)
     }
+
+    /// Adds users (Clerk User JSON, e.g. from [`clerk_user_json`]), replacing any with the same id.
+    pub fn add_users(&self, users: Vec<Value>) {
+        for user in users {
+            self.set_user(user);
+        }
+    }
+
+    /// Adds a user, or replaces the one with the same id (a profile change in Clerk).
+    pub fn set_user(&self, user: Value) {
+        let mut api = self.state.users.lock().unwrap();
+        match api.store.iter_mut().find(|u| u["id"] == user["id"]) {
+            Some(existing) => *existing = user,
+            None => api.store.push(user),
+        }
+    }
+
+    /// Answers every users-API request with `fault` until told otherwise.
+    pub fn fail_users_with(&self, fault: UsersFault) {
+        let mut api = self.state.users.lock().unwrap();
+        api.fault = fault;
+        api.fault_remaining = None;
+    }
+
+    /// Answers the next `times` users-API requests with `fault`, then normally again.
+    pub fn fail_users_times(&self, fault: UsersFault, times: usize) {
+        let mut api = self.state.users.lock().unwrap();
+        api.fault = fault;
+        api.fault_remaining = Some(times);
+    }
+
+    /// Every request to `/v1/users` and `/v1/users/{id}`: authorised or not, answered or not.
+    pub fn users_calls(&self) -> usize {
+        self.state.users_calls.load(Ordering::SeqCst)
+    }
+
+    /// The `User-Agent` of the last users-API request.
+    pub fn last_users_user_agent(&self) -> Option<String> {
+        self.state.users.lock().unwrap().last_user_agent.clone()
+    }
+}
+
+/// A user as Clerk's Backend API returns it (clerk-facts §4.2): one verified primary email
+/// `<id>@example.com`, names, an image, `public_metadata.role` when `role` is given, timestamps in
+/// milliseconds. Tests adjust fields with `user["created_at"] = json!(…)`.
+pub fn clerk_user_json(id: &str, role: Option<&str>) -> Value {
+    const CREATED_AT: i64 = 1_716_883_200_000;
+    let email_id = format!("idn_{id}");
+    let public_metadata = match role {
+        Some(role) => json!({ "role": role }),
+        None => json!({}),
+    };
+    json!({
+        "id": id,
+        "object": "user",
+        "username": null,
+        "first_name": "Ada",
+        "last_name": format!("Lovelace {id}"),
+        "image_url": format!("https://img.clerk.com/{id}.png"),
+        "profile_image_url": format!("https://images.clerk.dev/{id}.png"),
+        "has_image": true,
+        "primary_email_address_id": email_id,
+        "primary_phone_number_id": null,
+        "primary_web3_wallet_id": null,
+        "password_enabled": true,
+        "two_factor_enabled": false,
+        "totp_enabled": false,
+        "backup_code_enabled": false,
+        "email_addresses": [{
+            "id": email_id,
+            "object": "email_address",
+            "email_address": format!("{id}@example.com"),
+            "reserved": false,
+            "verification": {
+                "object": "verification_email_code",
+                "status": "verified",
+                "strategy": "email_code",
+                "attempts": 1,
+                "expire_at": CREATED_AT + 600_000
+            },
+            "linked_to": [],
+            "matches_sso_connection": false,
+            "created_at": CREATED_AT,
+            "updated_at": CREATED_AT
+        }],
+        "phone_numbers": [],
+        "web3_wallets": [],
+        "passkeys": [],
+        "external_accounts": [],
+        "saml_accounts": [],
+        "enterprise_accounts": [],
+        "public_metadata": public_metadata,
+        "private_metadata": {},
+        "unsafe_metadata": {},
+        "external_id": null,
+        "last_sign_in_at": CREATED_AT + 3_600_000,
+        "banned": false,
+        "locked": false,
+        "lockout_expires_in_seconds": null,
+        "verification_attempts_remaining": 100,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT + 60_000,
+        "delete_self_enabled": true,
+        "create_organization_enabled": true,
+        "last_active_at": CREATED_AT,
+        "mfa_enabled_at": null,
+        "mfa_disabled_at": null,
+        "legal_accepted_at": null
+    })
 }
 
 async fn backend_jwks(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
@@ -112,4 +258,148 @@ async fn answer(state: &FakeState) -> Response {
             StatusCode::GATEWAY_TIMEOUT.into_response()
         }
     }
+}
+
+fn clerk_errors(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(
+            json!({ "errors": [{ "code": code, "message": message, "long_message": message }] }),
+        ),
+    )
+        .into_response()
+}
+
+/// What every users-API request goes through before the store is read: counting, the secret
+/// check, then the fault switch. `Some` is the answer to give instead.
+async fn users_prelude(state: &FakeState, headers: &HeaderMap) -> Option<Response> {
+    state.users_calls.fetch_add(1, Ordering::SeqCst);
+    let fault = {
+        let mut api = state.users.lock().unwrap();
+        api.last_user_agent = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {SECRET_KEY}"));
+        if !authorized {
+            return Some(clerk_errors(
+                StatusCode::UNAUTHORIZED,
+                "clerk_key_invalid",
+                "The provided Clerk Secret Key is invalid.",
+            ));
+        }
+        let fault = api.fault;
+        if let Some(remaining) = api.fault_remaining.as_mut() {
+            *remaining = remaining.saturating_sub(1);
+            if *remaining == 0 {
+                api.fault = UsersFault::None;
+                api.fault_remaining = None;
+            }
+        }
+        fault
+    };
+    match fault {
+        UsersFault::None => None,
+        UsersFault::Status(code) => Some(StatusCode::from_u16(code).unwrap().into_response()),
+        UsersFault::RateLimited { retry_after_secs } => Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                axum::Json(json!({ "errors": [{ "code": "too_many_requests" }] })),
+            )
+                .into_response(),
+        ),
+        UsersFault::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Some(StatusCode::GATEWAY_TIMEOUT.into_response())
+        }
+    }
+}
+
+async fn get_user(
+    State(state): State<Arc<FakeState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = users_prelude(&state, &headers).await {
+        return response;
+    }
+    let user = state
+        .users
+        .lock()
+        .unwrap()
+        .store
+        .iter()
+        .find(|u| u["id"] == id.as_str())
+        .cloned();
+    match user {
+        Some(user) => axum::Json(user).into_response(),
+        None => clerk_errors(StatusCode::NOT_FOUND, "resource_not_found", "not found"),
+    }
+}
+
+/// `GET /v1/users`: the `user_id` filter (at most 100 values, as Clerk), `limit` (default 10,
+/// 1..=500), `offset`, and `order_by` `+created_at` (anything else: Clerk's default
+/// `-created_at`). A bare array, as Clerk answers.
+async fn list_users(
+    State(state): State<Arc<FakeState>>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = users_prelude(&state, &headers).await {
+        return response;
+    }
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let user_ids: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "user_id")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if user_ids.len() > 100 {
+        return clerk_errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_exceeds_allowed_size",
+            "user_id accepts at most 100 values",
+        );
+    }
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(limit)) if (1..=500).contains(&limit) => limit,
+        Some(_) => {
+            return clerk_errors(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "form_param_value_invalid",
+                "limit must be between 1 and 500",
+            );
+        }
+    };
+    let Ok(offset) = param("offset").unwrap_or("0").parse::<usize>() else {
+        return clerk_errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "form_param_value_invalid",
+            "offset must be a non-negative integer",
+        );
+    };
+    let mut users: Vec<Value> = state
+        .users
+        .lock()
+        .unwrap()
+        .store
+        .iter()
+        .filter(|u| user_ids.is_empty() || user_ids.iter().any(|id| u["id"] == *id))
+        .cloned()
+        .collect();
+    // A stable sort, so that pages of users created at the same millisecond are deterministic.
+    users.sort_by_key(|u| u["created_at"].as_i64().unwrap_or(0));
+    if param("order_by") != Some("+created_at") {
+        users.reverse();
+    }
+    let page: Vec<Value> = users.into_iter().skip(offset).take(limit).collect();
+    axum::Json(Value::Array(page)).into_response()
 }

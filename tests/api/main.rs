@@ -6,6 +6,7 @@ mod helpers;
 mod tokens;
 
 mod authorization;
+mod clerk_api;
 mod clerk_fixtures;
 mod http;
 mod key_source;

@@ -1,0 +1,126 @@
+//! A process-wide, short-lived cache of Clerk users in front of [`ClerkClient`].
+//!
+//! Clerk's Backend API is rate limited per instance (100 requests / 10 s in development, 1000 in
+//! production), so a busy server must not ask it about the same user on every request. A user
+//! seen less than a minute ago is served from memory; a profile change shows up after at most the
+//! TTL, or at once where a webhook calls [`UserCache::invalidate`].
+//!
+//! - **Not found is cached.** Entries are `Option<Arc<ClerkUser>>`; `None` records that Clerk
+//!   answered "no such user" (deleted users still referenced by rows, mistyped ids). Without it,
+//!   every request touching such an id would cost a Backend API call. It expires like any entry,
+//!   and `invalidate` clears it.
+//! - **Failures are not cached.** An error is returned to the caller and the next call tries
+//!   Clerk again.
+//! - **Concurrent misses for one id are coalesced** (moka's `try_get_with`): ten requests for a
+//!   user nobody has asked for yet make one call.
+//! - `get_many` fetches all its misses in one batched `get_users` (100 ids per HTTP call). It does
+//!   not coalesce with other callers' in-flight fetches; within a GraphQL request the dataloader
+//!   already gathers every id into one `get_many`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use super::client::{ClerkClient, ClerkError};
+use super::user::ClerkUser;
+
+#[derive(Debug, Clone)]
+pub struct UserCacheSettings {
+    /// How long an answer (user or "not found") is served from memory.
+    pub ttl: Duration,
+    /// At most this many users are kept; the least useful ones are evicted first.
+    pub max_entries: u64,
+}
+
+impl Default for UserCacheSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(60),
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// See the module documentation. Share one per process (`Arc<UserCache>`).
+pub struct UserCache {
+    client: ClerkClient,
+    /// `None`: Clerk said this user does not exist.
+    users: Cache<String, Option<Arc<ClerkUser>>>,
+}
+
+impl UserCache {
+    pub fn new(client: ClerkClient, settings: UserCacheSettings) -> Self {
+        let users = Cache::builder()
+            .max_capacity(settings.max_entries)
+            .time_to_live(settings.ttl)
+            .build();
+        Self { client, users }
+    }
+
+    pub fn client(&self) -> &ClerkClient {
+        &self.client
+    }
+
+    /// One user, from memory if known, else from Clerk (one call however many callers wait).
+    pub async fn get(&self, id: &str) -> Result<Option<Arc<ClerkUser>>, ClerkError> {
+        self.users
+            .try_get_with_by_ref(id, async {
+                Ok::<_, ClerkError>(self.client.get_user(id).await?.map(Arc::new))
+            })
+            .await
+            // moka shares one error among all coalesced callers as an `Arc`.
+            .map_err(|error| ClerkError::clone(&error))
+    }
+
+    /// The users among `ids` that exist, keyed by id. Hits come from memory; every miss is fetched
+    /// in one batched call (one HTTP request per 100 ids). If that call fails, nothing is returned
+    /// (the whole batch fails) and nothing is cached.
+    pub async fn get_many(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Arc<ClerkUser>>, ClerkError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut misses = Vec::new();
+        let mut seen = HashSet::with_capacity(ids.len());
+        for id in ids {
+            if !seen.insert(id.as_str()) {
+                continue;
+            }
+            match self.users.get(id).await {
+                Some(Some(user)) => {
+                    found.insert(id.clone(), user);
+                }
+                Some(None) => {} // known not to exist
+                None => misses.push(id.clone()),
+            }
+        }
+        if misses.is_empty() {
+            return Ok(found);
+        }
+
+        let mut fetched: HashMap<String, Arc<ClerkUser>> = self
+            .client
+            .get_users(&misses)
+            .await?
+            .into_iter()
+            .map(|user| (user.id.clone(), Arc::new(user)))
+            .collect();
+        for id in misses {
+            // An id the answer left out does not exist: cache that too, as `get` would.
+            let user = fetched.remove(&id);
+            self.users.insert(id.clone(), user.clone()).await;
+            if let Some(user) = user {
+                found.insert(id, user);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets a user (after a `user.updated` or `user.deleted` webhook, or an own metadata
+    /// update), so that the next read asks Clerk.
+    pub async fn invalidate(&self, user_id: &str) {
+        self.users.invalidate(user_id).await;
+    }
+}
