@@ -29,6 +29,10 @@ use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::keys::KeySource;
 use crate::auth::middleware::{Authentication, authenticate};
 use crate::auth::verifier::ClaimRules;
+use crate::authz::AppRoleSource;
+use crate::clerk::{
+    ClerkClient, ClerkClientSettings, ClerkRoles, UserCache, UserCacheSettings, request_loader,
+};
 use crate::config::Config;
 use crate::db;
 use crate::graphql::{AppSchema, SchemaOptions, build_schema};
@@ -41,6 +45,8 @@ struct AppState {
     schema: AppSchema,
     db: DatabaseConnection,
     verifier: Arc<Verifier>,
+    /// Clerk users, when a secret key is configured.
+    users: Option<Arc<UserCache>>,
 }
 
 pub struct Application {
@@ -84,10 +90,19 @@ impl Application {
             introspection: config.graphql_introspection,
             role_claim: config.clerk.role_claim.clone(),
         });
+        let users = config.clerk.secret_key.clone().map(|secret| {
+            let client = ClerkClient::new(
+                config.clerk.api_url.clone(),
+                secret,
+                ClerkClientSettings::default(),
+            );
+            Arc::new(UserCache::new(client, UserCacheSettings::default()))
+        });
         let state = AppState {
             schema,
             db,
             verifier,
+            users,
         };
         let router = router(state, &config);
 
@@ -192,6 +207,13 @@ async fn graphql_handler(
     let mut request = request.into_inner();
     if let Some(viewer) = authentication.0 {
         request = request.data(viewer);
+        // Per request, never shared across users: the loader batches this request's lookups;
+        // the process-wide cache behind it is what spares Clerk repeated calls.
+        if let Some(users) = &state.users {
+            let loader = Arc::new(request_loader(Arc::clone(users)));
+            let roles: Arc<dyn AppRoleSource> = Arc::new(ClerkRoles(Arc::clone(&loader)));
+            request = request.data(loader).data(roles);
+        }
     }
     state.schema.execute(request).await.into()
 }

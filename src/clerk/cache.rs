@@ -99,6 +99,15 @@ impl UserCache {
         if misses.is_empty() {
             return Ok(found);
         }
+        // The common case, one user (the viewer), goes through `get`, whose in-flight lookups
+        // are shared between concurrent requests: a burst of first requests from one user costs
+        // one call. Larger batches are fetched together, in chunks of 100.
+        if let [id] = misses.as_slice() {
+            if let Some(user) = self.get(id).await? {
+                found.insert(id.clone(), user);
+            }
+            return Ok(found);
+        }
 
         let mut fetched: HashMap<String, Arc<ClerkUser>> = self
             .client

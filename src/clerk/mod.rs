@@ -16,6 +16,7 @@
 mod cache;
 mod client;
 mod loader;
+mod roles;
 mod user;
 
 pub use cache::{UserCache, UserCacheSettings};
@@ -24,4 +25,5 @@ pub use client::{
     is_plausible_user_id,
 };
 pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, request_loader};
+pub use roles::ClerkRoles;
 pub use user::{ClerkUser, EmailAddress};

@@ -6,6 +6,9 @@ use crate::authz::Authorization;
 
 pub type AppSchema = Schema<Query, ExampleMutation, EmptySubscription>;
 
+/// Schema data: the dot path of the app role in the session claims.
+pub struct RoleClaim(pub String);
+
 pub struct SchemaOptions {
     pub introspection: bool,
     /// Dot path of the app role in the session claims (`CLERK_ROLE_CLAIM`).
@@ -17,7 +20,8 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
     // The authorization extension is installed here, in the only function that builds a
     // schema: no schema can exist whose marks are not enforced.
     let mut builder = Schema::build(Query, ExampleMutation, EmptySubscription)
-        .extension(Authorization::new(&options.role_claim));
+        .extension(Authorization::new(&options.role_claim))
+        .data(RoleClaim(options.role_claim.clone()));
     if !options.introspection {
         builder = builder.disable_introspection();
     }

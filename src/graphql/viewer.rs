@@ -1,9 +1,13 @@
 use std::sync::Arc;
 
-use async_graphql::{Json, Object};
+use async_graphql::{Context, ErrorExtensions, Json, Object};
 use serde_json::{Map, Value};
 
+use super::RoleClaim;
+use super::clerk_user::ClerkUserObject;
 use crate::auth::Viewer;
+use crate::authz::AppRoleSource;
+use crate::clerk::ClerkUserLoader;
 
 /// The GraphQL face of the authenticated viewer.
 pub struct ViewerObject(pub Arc<Viewer>);
@@ -62,4 +66,45 @@ impl ViewerObject {
     async fn claims(&self) -> Json<Map<String, Value>> {
         Json(self.0.custom_claims.clone())
     }
+
+    /// The app role: the session claim at `CLERK_ROLE_CLAIM` when the token carries it, else
+    /// `public_metadata.role` of the Clerk user (loaded lazily, cached).
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let claim = ctx
+            .data_opt::<RoleClaim>()
+            .map_or("metadata.role", |c| c.0.as_str());
+        match self.0.custom_claim(claim) {
+            Some(Value::String(role)) => return Ok(Some(role.clone())),
+            Some(_) => return Ok(None),
+            None => {}
+        }
+        let Some(roles) = ctx.data_opt::<Arc<dyn AppRoleSource>>() else {
+            return Ok(None);
+        };
+        roles
+            .app_role(&self.0.user_id)
+            .await
+            .map_err(|_| service_unavailable())
+    }
+
+    /// The user's profile, live from Clerk's Backend API (null when no secret key is configured).
+    async fn profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ClerkUserObject>> {
+        let Some(loader) =
+            ctx.data_opt::<Arc<async_graphql::dataloader::DataLoader<ClerkUserLoader>>>()
+        else {
+            return Ok(None);
+        };
+        match loader.load_one(self.0.user_id.clone()).await {
+            Ok(user) => Ok(user.map(ClerkUserObject)),
+            Err(error) => {
+                tracing::warn!(%error, "could not load the profile from Clerk");
+                Err(service_unavailable())
+            }
+        }
+    }
+}
+
+fn service_unavailable() -> async_graphql::Error {
+    async_graphql::Error::new("Clerk's Backend API is unavailable; try again shortly.")
+        .extend_with(|_, e| e.set("code", "SERVICE_UNAVAILABLE"))
 }

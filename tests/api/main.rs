@@ -8,6 +8,7 @@ mod tokens;
 mod authorization;
 mod clerk_api;
 mod clerk_fixtures;
+mod clerk_metadata;
 mod http;
 mod key_source;
 mod schema_file;
