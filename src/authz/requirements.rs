@@ -13,10 +13,11 @@ pub enum Requirement {
     Permission(String),
 }
 
-/// `(parent type, field) → requirements`, for every field that has any.
+/// `parent type → field → requirements`, for every field that has any. Nested maps so that the
+/// per-field lookup borrows the names instead of allocating a key.
 #[derive(Debug, Default)]
 pub struct RequirementTable {
-    fields: HashMap<(String, String), Arc<[Requirement]>>,
+    fields: HashMap<String, HashMap<String, Arc<[Requirement]>>>,
 }
 
 impl RequirementTable {
@@ -42,7 +43,10 @@ impl RequirementTable {
                 for field in object_fields.keys() {
                     let required = object_field_requirements(registry, name, field);
                     if !required.is_empty() {
-                        fields.insert((name.clone(), field.clone()), required.into());
+                        fields
+                            .entry(name.clone())
+                            .or_insert_with(HashMap::new)
+                            .insert(field.clone(), required.into());
                     }
                 }
             }
@@ -65,7 +69,10 @@ impl RequirementTable {
                         }
                     }
                     if !required.is_empty() {
-                        fields.insert((name.clone(), field.clone()), required.into());
+                        fields
+                            .entry(name.clone())
+                            .or_insert_with(HashMap::new)
+                            .insert(field.clone(), required.into());
                     }
                 }
             }
@@ -74,18 +81,7 @@ impl RequirementTable {
     }
 
     pub fn get(&self, parent_type: &str, field: &str) -> Option<&Arc<[Requirement]>> {
-        if self.fields.is_empty() {
-            return None;
-        }
-        // Allocation-free lookup would need a borrowed key type; the table is small and this
-        // path only runs for marked schemas.
-        self.fields
-            .get(&(parent_type.to_string(), field.to_string()))
-    }
-
-    /// Every marked `(type, field)`, for tests and documentation.
-    pub fn marked_fields(&self) -> impl Iterator<Item = (&(String, String), &Arc<[Requirement]>)> {
-        self.fields.iter()
+        self.fields.get(parent_type)?.get(field)
     }
 }
 
