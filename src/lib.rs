@@ -7,5 +7,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod graphql;
+pub mod playground;
 pub mod server;
 pub mod telemetry;
+pub mod users;
+pub mod webhooks;

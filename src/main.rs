@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clerk_graphql::clerk::{ClerkClient, ClerkClientSettings};
 use clerk_graphql::config::Config;
 use clerk_graphql::server::Application;
-use clerk_graphql::{db, graphql, telemetry};
+use clerk_graphql::{db, graphql, telemetry, users};
 use migrations::{Migrator, MigratorTrait};
 
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL) to standard output.
     PrintSchema,
+    /// Copy every Clerk user into the database (needs CLERK_SECRET_KEY); safe to repeat.
+    SyncUsers,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +67,7 @@ async fn main() -> ExitCode {
         Some(Command::Migrate { action }) => {
             migrate(&config, action.unwrap_or(MigrateAction::Up)).await
         }
+        Some(Command::SyncUsers) => sync_users(&config).await,
         Some(Command::PrintSchema) => unreachable!("handled before configuration"),
     };
     match result {
@@ -103,6 +107,34 @@ async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn sync_users(config: &Config) -> anyhow::Result<()> {
+    let secret = config.clerk.secret_key.clone().ok_or_else(|| {
+        anyhow::anyhow!("sync-users reads Clerk's Backend API: set CLERK_SECRET_KEY")
+    })?;
+    let db = db::connect(&config.database_url).await?;
+    if config.database_auto_migrate {
+        db::migrate_up(&db).await?;
+    }
+    let clerk = ClerkClient::new(
+        config.clerk.api_url.clone(),
+        secret,
+        ClerkClientSettings::default(),
+    );
+    let summary = users::sync_users(&db, &clerk, |so_far| {
+        println!("… {} users read", so_far.seen);
+    })
+    .await?;
+    println!(
+        "sync-users: {} users in Clerk: {} created, {} updated, {} unchanged, {} deleted locally but present in Clerk (left deleted)",
+        summary.seen,
+        summary.created,
+        summary.updated,
+        summary.unchanged,
+        summary.deleted_locally_but_present
+    );
     Ok(())
 }
 

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router, middleware};
 use sea_orm::DatabaseConnection;
@@ -36,6 +35,7 @@ use crate::clerk::{
 use crate::config::Config;
 use crate::db;
 use crate::graphql::{AppSchema, SchemaOptions, build_schema};
+use crate::webhooks::{SigningKeys, WebhookState};
 
 /// Upper bound of a request body; GraphQL documents are small.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -84,10 +84,11 @@ impl Application {
         let verifier = Arc::new(Verifier::new(
             keys,
             ClaimRules::from_config(&config.clerk),
-            clock,
+            Arc::clone(&clock),
         ));
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
+            database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
@@ -98,13 +99,14 @@ impl Application {
             );
             Arc::new(UserCache::new(client, UserCacheSettings::default()))
         });
+        let webhooks = webhook_state(&config, &db, &clock, &users);
         let state = AppState {
             schema,
             db,
             verifier,
             users,
         };
-        let router = router(state, &config);
+        let router = router(state, &config, webhooks);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -134,21 +136,46 @@ impl Application {
     }
 }
 
-fn router(state: AppState, config: &Config) -> Router {
+/// The webhook endpoint exists only when a signing secret is configured: without one, no delivery
+/// could be told from a forgery.
+fn webhook_state(
+    config: &Config,
+    db: &DatabaseConnection,
+    clock: &Arc<dyn Clock>,
+    users: &Option<Arc<UserCache>>,
+) -> Option<WebhookState> {
+    let keys = SigningKeys::new(&config.clerk.webhook_signing_secrets);
+    if keys.is_empty() {
+        tracing::info!("CLERK_WEBHOOK_SIGNING_SECRET not set: POST /webhooks/clerk is disabled");
+        return None;
+    }
+    Some(WebhookState {
+        db: db.clone(),
+        keys: Arc::new(keys),
+        clock: Arc::clone(clock),
+        users: users.clone(),
+    })
+}
+
+fn router(state: AppState, config: &Config, webhooks: Option<WebhookState>) -> Router {
     let authenticated = middleware::from_fn_with_state(Arc::clone(&state.verifier), authenticate);
-    let graphql = if config.graphql_playground {
-        get(playground).post(graphql_handler)
-    } else {
-        axum::routing::post(graphql_handler)
-    };
+    let graphql = axum::routing::post(graphql_handler);
     let request_id = HeaderName::from_static("x-request-id");
 
     let mut router = Router::new()
         .route("/graphql", graphql.route_layer(authenticated))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+        .with_state(state);
+    if let Some(webhooks) = webhooks {
+        router = router.merge(crate::webhooks::routes(webhooks));
+    }
+    if config.graphql_playground {
+        // GET /graphql (the page) and /playground/*, outside the authentication middleware.
+        let options = crate::playground::PlaygroundOptions { dev_tokens: None };
+        router = router.merge(crate::playground::routes(options));
+    }
+    router = router.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     if !config.cors_allowed_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .cors_allowed_origins
@@ -216,10 +243,6 @@ async fn graphql_handler(
         }
     }
     state.schema.execute(request).await.into()
-}
-
-async fn playground() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
 /// Liveness: the process answers.

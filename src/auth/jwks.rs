@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::digest;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use rand::Rng;
@@ -29,6 +30,10 @@ pub struct VerificationKey {
 
 type KeySet = HashMap<String, Arc<VerificationKey>>;
 
+/// SHA-256 over the usable JWKs, sorted by kid: tells a different key set from a re-fetch of the
+/// same one.
+type KeySetFingerprint = [u8; 32];
+
 #[derive(Default)]
 struct CacheState {
     keys: Option<Arc<KeySet>>,
@@ -39,6 +44,10 @@ struct CacheState {
     last_unknown_kid_refresh: Option<Instant>,
     last_failure: Option<Instant>,
     background_refresh_running: bool,
+    /// Bumped only when a key set with different keys is installed (a re-fetch of the same keys
+    /// leaves it alone): what the verified-token cache ties its entries to.
+    key_set_generation: u64,
+    fingerprint: Option<KeySetFingerprint>,
 }
 
 pub struct JwksCache {
@@ -147,6 +156,30 @@ impl JwksCache {
         self.cached(kid).ok_or(AuthFailure::KidMismatch)
     }
 
+    /// Identifies the key set being served; it changes whenever a key set with different keys is
+    /// installed. A result obtained with an older generation's keys must not be trusted any more.
+    pub fn key_set_generation(&self) -> u64 {
+        self.read_state().key_set_generation
+    }
+
+    /// [`Self::key_set_generation`], plus the upkeep that a lookup of a known kid does: a
+    /// background refresh once the key set is older than the TTL. Used when a token is answered
+    /// from the verified-token cache, so that key rotation is still noticed on schedule.
+    pub fn key_set_generation_in_use(self: &Arc<Self>) -> u64 {
+        let (generation, stale) = {
+            let state = self.read_state();
+            let stale = state.keys.is_some()
+                && state
+                    .fetched_at
+                    .is_none_or(|at| at.elapsed() >= self.settings.ttl);
+            (state.key_set_generation, stale)
+        };
+        if stale {
+            self.spawn_background_refresh();
+        }
+        generation
+    }
+
     fn cached(&self, kid: &str) -> Option<Arc<VerificationKey>> {
         self.read_state().keys.as_ref()?.get(kid).cloned()
     }
@@ -207,8 +240,12 @@ impl JwksCache {
         let mut state = self.write_state();
         state.generation += 1;
         match result {
-            Ok(keys) => {
+            Ok((keys, fingerprint)) => {
                 tracing::debug!(url = %self.url, keys = keys.len(), "JWKS loaded");
+                if state.fingerprint != Some(fingerprint) {
+                    state.fingerprint = Some(fingerprint);
+                    state.key_set_generation += 1;
+                }
                 state.keys = Some(Arc::new(keys));
                 state.fetched_at = Some(Instant::now());
                 state.last_failure = None;
@@ -227,7 +264,7 @@ impl JwksCache {
         }
     }
 
-    async fn fetch_with_retries(&self) -> Result<KeySet, FetchError> {
+    async fn fetch_with_retries(&self) -> Result<(KeySet, KeySetFingerprint), FetchError> {
         let mut attempt = 0;
         loop {
             match self.fetch_once().await {
@@ -247,7 +284,7 @@ impl JwksCache {
         }
     }
 
-    async fn fetch_once(&self) -> Result<KeySet, FetchError> {
+    async fn fetch_once(&self) -> Result<(KeySet, KeySetFingerprint), FetchError> {
         let mut request = self.client.get(&self.url);
         if let Some(secret) = &self.bearer {
             request = request.bearer_auth(secret.expose());
@@ -259,11 +296,11 @@ impl JwksCache {
         let body = response.bytes().await.map_err(FetchError::Transport)?;
         let set: JwkSet =
             serde_json::from_slice(&body).map_err(|e| FetchError::Invalid(e.to_string()))?;
-        let keys = usable_keys(&set);
+        let (keys, fingerprint) = usable_keys(&set);
         if keys.is_empty() {
             return Err(FetchError::Invalid("no usable RSA signing key".into()));
         }
-        Ok(keys)
+        Ok((keys, fingerprint))
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, CacheState> {
@@ -279,10 +316,11 @@ impl JwksCache {
     }
 }
 
-/// RSA signature keys with a `kid`. Encryption keys and other key types are skipped: an RSA
-/// session-token verifier has no use for them.
-fn usable_keys(set: &JwkSet) -> KeySet {
-    set.keys
+/// RSA signature keys with a `kid`, and their fingerprint. Encryption keys and other key types
+/// are skipped: an RSA session-token verifier has no use for them.
+fn usable_keys(set: &JwkSet) -> (KeySet, KeySetFingerprint) {
+    let mut usable: Vec<_> = set
+        .keys
         .iter()
         .filter(|jwk| matches!(jwk.algorithm, AlgorithmParameters::RSA(_)))
         .filter(|jwk| !matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature))
@@ -296,7 +334,21 @@ fn usable_keys(set: &JwkSet) -> KeySet {
                 Some(_) => return None,
             };
             let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some((kid, Arc::new(VerificationKey { key, algorithm })))
+            Some((jwk, kid, Arc::new(VerificationKey { key, algorithm })))
         })
-        .collect()
+        .collect();
+    // Stable, so that duplicate kids keep the document's order (the last one wins below).
+    usable.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut fingerprint = digest::Context::new(&digest::SHA256);
+    for (jwk, _, _) in &usable {
+        // A JWK serialises to the same bytes whatever the member order of the document.
+        fingerprint.update(&serde_json::to_vec(jwk).unwrap_or_default());
+    }
+    let fingerprint = fingerprint
+        .finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
+    let keys = usable.into_iter().map(|(_, kid, key)| (kid, key)).collect();
+    (keys, fingerprint)
 }

@@ -50,6 +50,24 @@ impl KeySource {
         }
     }
 
+    /// Identifies the keys verification uses now; it changes when the JWKS serves a different
+    /// key set (a PEM never changes). See [`JwksCache::key_set_generation`].
+    pub fn generation(&self) -> u64 {
+        match self {
+            Self::Jwks(cache) => cache.key_set_generation(),
+            Self::Pem(_) | Self::None => 0,
+        }
+    }
+
+    /// [`Self::generation`], for a token answered from the verified-token cache: also does the
+    /// upkeep a key lookup would (a background refresh of a JWKS older than its TTL).
+    pub fn generation_in_use(&self) -> u64 {
+        match self {
+            Self::Jwks(cache) => cache.key_set_generation_in_use(),
+            Self::Pem(_) | Self::None => 0,
+        }
+    }
+
     pub async fn key_for(&self, kid: Option<&str>) -> Result<Arc<VerificationKey>, AuthFailure> {
         match self {
             Self::Pem(key) => Ok(Arc::clone(key)),

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod middleware;
 pub mod org_permissions;
 pub mod token;
+pub mod verified_cache;
 pub mod verifier;
 pub mod viewer;
 

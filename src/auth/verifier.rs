@@ -1,6 +1,10 @@
 //! Verification of a Clerk session token, in the order of DESIGN §4. The signature is checked
 //! before any claim, as Clerk's SDK does, so that an attacker learns nothing about which claim
 //! check would have failed on a token they could not sign (no oracle).
+//!
+//! A token verified successfully once is remembered by the [`VerifiedCache`]; when it is
+//! presented again under the same key set, only the clock checks are re-applied (see
+//! `verified_cache` for why that gives exactly the answer of a full verification).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +13,37 @@ use serde_json::{Map, Value};
 
 use super::clock::Clock;
 use super::keys::KeySource;
+use super::verified_cache::{
+    self, Lookup, TokenTimes, VerifiedCache, is_expired, is_in_the_future,
+};
 use super::viewer::Viewer;
 use super::{AuthFailure, jwt};
 use crate::config::ClerkConfig;
 
-/// The claim rules that do not depend on the key source.
+/// The verifier's settings: the claim rules that do not depend on the key source, and the size
+/// of the verified-token cache.
 #[derive(Debug, Clone)]
 pub struct ClaimRules {
     pub issuer: Option<String>,
     pub authorized_parties: Vec<String>,
     pub audience: Vec<String>,
     pub clock_skew: Duration,
+    /// Successful verifications remembered (see `verified_cache`); 0 turns the cache off.
+    /// Default [`verified_cache::DEFAULT_CAPACITY`].
+    pub verified_cache_capacity: u64,
+}
+
+impl Default for ClaimRules {
+    /// No issuer, party or audience required, the default 5 s skew, the default cache.
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            authorized_parties: Vec::new(),
+            audience: Vec::new(),
+            clock_skew: Duration::from_secs(5),
+            verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
+        }
+    }
 }
 
 impl ClaimRules {
@@ -29,6 +53,7 @@ impl ClaimRules {
             authorized_parties: clerk.authorized_parties.clone(),
             audience: clerk.audience.clone(),
             clock_skew: clerk.clock_skew,
+            verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -46,11 +71,24 @@ pub struct Verifier {
     keys: KeySource,
     rules: ClaimRules,
     clock: Arc<dyn Clock>,
+    cache: Option<VerifiedCache>,
 }
 
 impl Verifier {
     pub fn new(keys: KeySource, rules: ClaimRules, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, rules, clock }
+        let cache = (rules.verified_cache_capacity > 0)
+            .then(|| VerifiedCache::new(rules.verified_cache_capacity));
+        Self {
+            keys,
+            rules,
+            clock,
+            cache,
+        }
+    }
+
+    /// The verified-token cache, unless turned off (its counters serve tests and metrics).
+    pub fn verified_cache(&self) -> Option<&VerifiedCache> {
+        self.cache.as_ref()
     }
 
     pub fn key_source(&self) -> &KeySource {
@@ -58,6 +96,47 @@ impl Verifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let Some(cache) = &self.cache else {
+            return self.verify_fully(token).await.map(|(verified, _)| verified);
+        };
+        let digest = verified_cache::token_digest(token);
+        let stale = match cache
+            .lookup(&digest, || self.keys.generation_in_use())
+            .await
+        {
+            Lookup::Hit(entry) => {
+                // This exact token passed every check under the current key set. Steps 1-3 and
+                // the claim checks other than time depend only on the token, the keys and the
+                // fixed rules, so they would pass again: only the clock checks can differ, and
+                // they come first among the checks that could fail, as in `check_claims`.
+                let (now, skew) = self.now_and_skew();
+                entry.times.check(now, skew)?;
+                return Ok(entry.verified);
+            }
+            Lookup::Stale => true,
+            Lookup::Miss => false,
+        };
+        // Read before the key lookup: a key set installed meanwhile leaves the entry stale.
+        let generation = self.keys.generation();
+        match self.verify_fully(token).await {
+            Ok((verified, times)) => {
+                let (now, skew) = self.now_and_skew();
+                cache
+                    .insert(digest, verified.clone(), times, generation, now, skew)
+                    .await;
+                Ok(verified)
+            }
+            Err(failure) => {
+                if stale {
+                    cache.remove(&digest).await;
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// Every check of DESIGN §4, without the cache.
+    async fn verify_fully(&self, token: &str) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 1-2: shape and header.
         let parsed = jwt::parse(token)?;
 
@@ -84,8 +163,19 @@ impl Verifier {
         self.check_claims(&parsed.claims)
     }
 
+    /// The clock in milliseconds, and the skew in milliseconds.
+    fn now_and_skew(&self) -> (f64, f64) {
+        (
+            self.clock.now_millis() as f64,
+            self.rules.clock_skew.as_millis() as f64,
+        )
+    }
+
     /// Checks 4-8 on claims whose signature is valid.
-    fn check_claims(&self, claims: &Map<String, Value>) -> Result<Verified, AuthFailure> {
+    fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 4: subject and time.
         let user_id = match claims.get("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub,
@@ -95,18 +185,21 @@ impl Verifier {
         if user_id.starts_with("mch_") {
             return Err(AuthFailure::TypeMismatch);
         }
-        let now = self.clock.now_millis() as f64;
-        let skew = self.rules.clock_skew.as_millis() as f64;
+        // The same predicates, in the same order, as `TokenTimes::check` on a cache hit.
+        let (now, skew) = self.now_and_skew();
         let exp = numeric_claim(claims, "exp")?.ok_or(AuthFailure::Malformed)?;
-        if exp * 1000.0 <= now - skew {
+        if is_expired(exp, now, skew) {
             return Err(AuthFailure::Expired);
         }
-        if numeric_claim(claims, "nbf")?.is_some_and(|nbf| nbf * 1000.0 > now + skew) {
+        let nbf = numeric_claim(claims, "nbf")?;
+        if nbf.is_some_and(|nbf| is_in_the_future(nbf, now, skew)) {
             return Err(AuthFailure::NotActiveYet);
         }
-        if numeric_claim(claims, "iat")?.is_some_and(|iat| iat * 1000.0 > now + skew) {
+        let iat = numeric_claim(claims, "iat")?;
+        if iat.is_some_and(|iat| is_in_the_future(iat, now, skew)) {
             return Err(AuthFailure::IatInTheFuture);
         }
+        let times = TokenTimes { exp, nbf, iat };
 
         // 5: exact issuer. Clerk's JS SDK relies on per-instance key sets instead; checking it is
         // cheap and stops a token of another instance that shares a key source.
@@ -140,14 +233,11 @@ impl Verifier {
 
         // 8: a pending session is signed out.
         if claims.get("sts").and_then(Value::as_str) == Some("pending") {
-            return Ok(Verified::Pending);
+            return Ok((Verified::Pending, times));
         }
 
-        Ok(Verified::SignedIn(Arc::new(Viewer::from_verified_claims(
-            user_id.clone(),
-            exp as i64,
-            claims,
-        ))))
+        let viewer = Viewer::from_verified_claims(user_id.clone(), exp as i64, claims);
+        Ok((Verified::SignedIn(Arc::new(viewer)), times))
     }
 }
 

@@ -48,6 +48,23 @@ pub struct EmailAddress {
 }
 
 impl ClerkUser {
+    /// A user known only by id (no profile, Clerk times 0): older than any real snapshot.
+    pub fn with_id(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            primary_email_address_id: None,
+            email_addresses: Vec::new(),
+            username: None,
+            first_name: None,
+            last_name: None,
+            image_url: None,
+            public_metadata: empty_object(),
+            created_at: 0,
+            updated_at: 0,
+            last_sign_in_at: None,
+        }
+    }
+
     /// The primary email address. Clerk marks it by id rather than by position, so the first
     /// address of the list is not necessarily the primary one.
     pub fn primary_email(&self) -> Option<&str> {

@@ -1,9 +1,29 @@
 use std::sync::Arc;
 
-use async_graphql::{Json, Object};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
-use crate::clerk::ClerkUser;
+use super::errors;
+use crate::clerk::{ClerkUser, ClerkUserLoader};
+
+/// A user's live Clerk profile through the request's loader (null when no secret key is
+/// configured, or Clerk knows no such user); `SERVICE_UNAVAILABLE` when Clerk does not answer.
+pub async fn live_profile(
+    ctx: &Context<'_>,
+    user_id: &str,
+) -> async_graphql::Result<Option<ClerkUserObject>> {
+    let Some(loader) = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>() else {
+        return Ok(None);
+    };
+    match loader.load_one(user_id.to_string()).await {
+        Ok(user) => Ok(user.map(ClerkUserObject)),
+        Err(error) => {
+            tracing::warn!(%error, "could not load a profile from Clerk");
+            Err(errors::clerk_unavailable())
+        }
+    }
+}
 
 /// A user as Clerk's Backend API describes it.
 pub struct ClerkUserObject(pub Arc<ClerkUser>);

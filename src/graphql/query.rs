@@ -1,10 +1,17 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Object};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Object, Result};
+use sea_orm::DatabaseConnection;
 
+use super::errors;
 use super::examples::{AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, note};
+use super::user::{UserConnection, UserObject, UsersPageRequest, users_page};
 use super::viewer::ViewerObject;
 use crate::auth::Viewer;
+use crate::authz::directives::{auth, role};
+use crate::clerk::ClerkUserLoader;
+use crate::users::{ProvisionError, current_user, find_active};
 
 pub struct Query;
 
@@ -19,6 +26,45 @@ impl Query {
     async fn viewer(&self, ctx: &Context<'_>) -> Option<ViewerObject> {
         ctx.data_opt::<Arc<Viewer>>()
             .map(|viewer| ViewerObject(Arc::clone(viewer)))
+    }
+
+    /// The signed-in user's row. Created on first use from Clerk's Backend API when the
+    /// `user.created` webhook has not arrived yet; null once the user is deleted.
+    #[graphql(directive = auth::apply())]
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        let viewer = ctx.data::<Arc<Viewer>>()?;
+        let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
+        match current_user(database(ctx)?, &viewer.user_id, clerk.map(Arc::as_ref)).await {
+            Ok(user) => Ok(user.map(UserObject)),
+            Err(ProvisionError::Database(error)) => Err(errors::database(error)),
+            Err(ProvisionError::Clerk(error)) => {
+                tracing::warn!(%error, "could not provision the user from Clerk");
+                Err(errors::clerk_unavailable())
+            }
+        }
+    }
+
+    /// A user by Clerk user id; null when unknown or deleted.
+    #[graphql(directive = auth::apply())]
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<UserObject>> {
+        let user = find_active(database(ctx)?, &id)
+            .await
+            .map_err(errors::database)?;
+        Ok(user.map(UserObject))
+    }
+
+    /// Users, oldest first, in pages of `first` (default 20, at most 100) after the cursor
+    /// `after`; `search` matches part of the email, username or names.
+    #[graphql(directive = role::apply("admin".into()))]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<UserConnection> {
+        let request = UsersPageRequest::parse(first, after, search)?;
+        users_page(ctx, database(ctx)?, request).await
     }
 
     /// Example of a type-level `@auth`.
@@ -62,4 +108,8 @@ impl Query {
     async fn note(&self, id: ID) -> Option<Note> {
         note(&id)
     }
+}
+
+fn database<'a>(ctx: &Context<'a>) -> Result<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
 }

@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
-use async_graphql::{Context, ErrorExtensions, Json, Object};
+use async_graphql::{Context, Json, Object};
 use serde_json::{Map, Value};
 
 use super::RoleClaim;
-use super::clerk_user::ClerkUserObject;
+use super::clerk_user::{ClerkUserObject, live_profile};
+use super::errors;
 use crate::auth::Viewer;
 use crate::authz::AppRoleSource;
-use crate::clerk::ClerkUserLoader;
 
 /// The GraphQL face of the authenticated viewer.
 pub struct ViewerObject(pub Arc<Viewer>);
@@ -84,27 +84,11 @@ impl ViewerObject {
         roles
             .app_role(&self.0.user_id)
             .await
-            .map_err(|_| service_unavailable())
+            .map_err(|_| errors::clerk_unavailable())
     }
 
     /// The user's profile, live from Clerk's Backend API (null when no secret key is configured).
     async fn profile(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ClerkUserObject>> {
-        let Some(loader) =
-            ctx.data_opt::<Arc<async_graphql::dataloader::DataLoader<ClerkUserLoader>>>()
-        else {
-            return Ok(None);
-        };
-        match loader.load_one(self.0.user_id.clone()).await {
-            Ok(user) => Ok(user.map(ClerkUserObject)),
-            Err(error) => {
-                tracing::warn!(%error, "could not load the profile from Clerk");
-                Err(service_unavailable())
-            }
-        }
+        live_profile(ctx, &self.0.user_id).await
     }
-}
-
-fn service_unavailable() -> async_graphql::Error {
-    async_graphql::Error::new("Clerk's Backend API is unavailable; try again shortly.")
-        .extend_with(|_, e| e.set("code", "SERVICE_UNAVAILABLE"))
 }

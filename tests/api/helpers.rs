@@ -13,12 +13,15 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::fake_clerk::{FakeClerk, Fault, SECRET_KEY};
+use crate::test_db::{Backend, TestDatabase};
 use crate::tokens::ISSUER;
+use crate::webhooks_sign::WEBHOOK_SECRET;
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clerk: FakeClerk,
+    pub database: TestDatabase,
 }
 
 pub struct GraphqlReply {
@@ -87,6 +90,8 @@ pub struct AppOptions {
     pub initial_fault: Fault,
     /// The JWKS the fake Clerk serves from the start (default: the primary test key).
     pub initial_jwks: Option<Value>,
+    /// Where the application's database lives (default: in memory).
+    pub backend: Backend,
 }
 
 impl Default for AppOptions {
@@ -103,6 +108,7 @@ impl Default for AppOptions {
             },
             initial_fault: Fault::None,
             initial_jwks: None,
+            backend: Backend::SqliteMemory,
         }
     }
 }
@@ -117,10 +123,19 @@ impl AppOptions {
     pub fn unset(self, name: &'static str) -> Self {
         self.var(name, "")
     }
+
+    pub fn on(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_on(backend: Backend) -> TestApp {
+    spawn_app_with(AppOptions::default().on(backend)).await
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
@@ -129,10 +144,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if let Some(jwks) = options.initial_jwks {
         clerk.serve_jwks(jwks);
     }
+    let database = TestDatabase::create(options.backend).await;
     let mut vars: HashMap<&str, String> = HashMap::from([
         ("HOST", "127.0.0.1".to_string()),
         ("PORT", "0".to_string()),
-        ("DATABASE_URL", "sqlite::memory:".to_string()),
+        ("DATABASE_URL", database.url().to_string()),
+        ("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET.to_string()),
         ("CLERK_SECRET_KEY", SECRET_KEY.to_string()),
         ("CLERK_API_URL", clerk.url.clone()),
         ("CLERK_ISSUER", ISSUER.to_string()),
@@ -160,6 +177,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         address,
         client: reqwest::Client::new(),
         clerk,
+        database,
     }
 }
 

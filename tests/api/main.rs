@@ -3,7 +3,9 @@
 
 mod fake_clerk;
 mod helpers;
+mod test_db;
 mod tokens;
+mod webhooks_sign;
 
 mod authorization;
 mod clerk_api;
@@ -11,6 +13,11 @@ mod clerk_fixtures;
 mod clerk_metadata;
 mod http;
 mod key_source;
+mod playground;
 mod schema_file;
+mod sync_users;
+mod users;
 mod verification;
+mod verified_cache;
 mod viewer;
+mod webhooks;

@@ -1,0 +1,170 @@
+//! `User`: a row of the app's own `users` table (kept in sync from Clerk), and the queries that
+//! read it.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, ID, Json, Object, Result};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::clerk_user::{ClerkUserObject, live_profile};
+use super::errors;
+use crate::authz::directives::role;
+use crate::clerk::ClerkUserLoader;
+use crate::db::users::Model;
+use crate::users::{UserCursor, directory};
+
+/// Page size of `Query.users` when `first` is not given, and its upper bound.
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+pub const MAX_PAGE_SIZE: i32 = 100;
+/// Longer than this is not a name or an email address.
+const MAX_SEARCH_CHARS: usize = 100;
+
+pub struct UserObject(pub Model);
+
+#[Object(name = "User")]
+impl UserObject {
+    /// The Clerk user id, e.g. `user_2abc…`.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    /// The primary email address.
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+
+    async fn username(&self) -> Option<&str> {
+        self.0.username.as_deref()
+    }
+
+    async fn first_name(&self) -> Option<&str> {
+        self.0.first_name.as_deref()
+    }
+
+    async fn last_name(&self) -> Option<&str> {
+        self.0.last_name.as_deref()
+    }
+
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+
+    /// When the user signed up (Clerk's time).
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.0.clerk_created_at)
+    }
+
+    /// When Clerk last changed the user.
+    async fn updated_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.0.clerk_updated_at)
+    }
+
+    /// Clerk's `public_metadata` (readable by the user's own frontend too).
+    async fn public_metadata(&self) -> Json<&Value> {
+        Json(&self.0.public_metadata)
+    }
+
+    /// The user as Clerk's Backend API describes them right now (cached up to a minute);
+    /// for admin screens. Several users in one request are fetched in one call.
+    #[graphql(directive = role::apply("admin".into()))]
+    async fn profile(&self, ctx: &Context<'_>) -> Result<Option<ClerkUserObject>> {
+        live_profile(ctx, &self.0.id).await
+    }
+}
+
+/// The `first` / `after` / `search` arguments of `Query.users`, checked.
+pub struct UsersPageRequest {
+    pub first: u64,
+    pub after: Option<UserCursor>,
+    pub search: Option<String>,
+}
+
+impl UsersPageRequest {
+    pub fn parse(
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<Self> {
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(0..=MAX_PAGE_SIZE).contains(&first) {
+            return Err(errors::bad_user_input(
+                "first",
+                format!("`first` must be between 0 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let after = match after {
+            None => None,
+            Some(cursor) => Some(UserCursor::decode(&cursor).ok_or_else(|| {
+                errors::bad_user_input("after", "`after` is not a cursor from this API")
+            })?),
+        };
+        let search = search
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS)
+        {
+            return Err(errors::bad_user_input(
+                "search",
+                format!("`search` is limited to {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
+        Ok(Self {
+            first: first as u64,
+            after,
+            search,
+        })
+    }
+}
+
+pub type UserConnection = Connection<String, UserObject>;
+
+pub async fn users_page(
+    ctx: &Context<'_>,
+    db: &sea_orm::DatabaseConnection,
+    request: UsersPageRequest,
+) -> Result<UserConnection> {
+    let page = directory::page(
+        db,
+        request.first,
+        request.after.as_ref(),
+        request.search.as_deref(),
+    )
+    .await
+    .map_err(errors::database)?;
+    prefetch_profiles(ctx, &page.users).await;
+    let mut connection = Connection::new(request.after.is_some(), page.has_next_page);
+    connection.edges.extend(
+        page.users
+            .into_iter()
+            .map(|user| Edge::new(UserCursor::of(&user).encode(), UserObject(user))),
+    );
+    Ok(connection)
+}
+
+/// When the page selects `profile`, loads every user's profile in one batch before the nodes are
+/// resolved; each node's own load then finds it in the process-wide cache. The loader's
+/// time-window batching alone can split a page into several Backend API calls: a long list is
+/// resolved in several passes, and the window may close between two of them.
+async fn prefetch_profiles(ctx: &Context<'_>, users: &[Model]) {
+    let selection = ctx.look_ahead();
+    let wanted = selection.field("nodes").field("profile").exists()
+        || selection
+            .field("edges")
+            .field("node")
+            .field("profile")
+            .exists();
+    if !wanted {
+        return;
+    }
+    if let Some(loader) = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>() {
+        // A failure shows on each node's `profile`, which tries again and reports it.
+        let _ = loader
+            .load_many(users.iter().map(|user| user.id.clone()))
+            .await;
+    }
+}

@@ -1,0 +1,126 @@
+//! Clerk webhook payloads: the Svix envelope `{data, object: "event", type, timestamp,
+//! instance_id}` and the `data` of the event types this server acts on.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::clerk::{ClerkUser, is_plausible_user_id};
+
+/// An event this server acts on, or one it acknowledges and ignores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClerkEvent {
+    /// `user.created` or `user.updated`: the whole user, as the Backend API returns it.
+    UserUpserted(Box<ClerkUser>),
+    /// `user.deleted`: `{id, deleted: true, object: "user"}`.
+    UserDeleted { user_id: String },
+    /// Any other type (sessions, organisations, emails…): acknowledged, not applied.
+    Ignored,
+}
+
+/// What is wrong with a payload, in fixed words: serde's own messages quote the offending value,
+/// which can be personal data, and this one is logged and sent back.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct PayloadError(&'static str);
+
+/// The event type and the event. The type is kept for the record (`webhook_events`).
+pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        event_type: String,
+        data: Value,
+    }
+    #[derive(Deserialize)]
+    struct Deleted {
+        id: String,
+    }
+
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|_| PayloadError("not a Clerk event envelope (JSON with `type` and `data`)"))?;
+    let event = match envelope.event_type.as_str() {
+        "user.created" | "user.updated" => {
+            let user: ClerkUser = serde_json::from_value(envelope.data)
+                .map_err(|_| PayloadError("`data` is not a Clerk user"))?;
+            check_user_id(&user.id)?;
+            ClerkEvent::UserUpserted(Box::new(user))
+        }
+        "user.deleted" => {
+            let deleted: Deleted = serde_json::from_value(envelope.data)
+                .map_err(|_| PayloadError("`data` has no user id"))?;
+            check_user_id(&deleted.id)?;
+            ClerkEvent::UserDeleted {
+                user_id: deleted.id,
+            }
+        }
+        _ => ClerkEvent::Ignored,
+    };
+    Ok((envelope.event_type, event))
+}
+
+fn check_user_id(id: &str) -> Result<(), PayloadError> {
+    if is_plausible_user_id(id) {
+        Ok(())
+    } else {
+        Err(PayloadError("`data.id` is not a Clerk user id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse_json(value: Value) -> Result<(String, ClerkEvent), PayloadError> {
+        parse(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn user_events_parse_and_others_are_ignored() {
+        let (kind, event) = parse_json(json!({
+            "type": "user.updated", "object": "event", "timestamp": 1, "instance_id": "ins_1",
+            "data": {"id": "user_1", "first_name": "Ada", "updated_at": 5}
+        }))
+        .unwrap();
+        assert_eq!(kind, "user.updated");
+        let ClerkEvent::UserUpserted(user) = event else {
+            panic!("{event:?}")
+        };
+        assert_eq!((user.id.as_str(), user.updated_at), ("user_1", 5));
+
+        let (_, event) = parse_json(json!({
+            "type": "user.deleted", "data": {"id": "user_1", "deleted": true, "object": "user"}
+        }))
+        .unwrap();
+        assert_eq!(
+            event,
+            ClerkEvent::UserDeleted {
+                user_id: "user_1".into()
+            }
+        );
+
+        let (kind, event) =
+            parse_json(json!({"type": "session.created", "data": {"id": "sess_1"}})).unwrap();
+        assert_eq!(
+            (kind.as_str(), event),
+            ("session.created", ClerkEvent::Ignored)
+        );
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        for body in [
+            json!({"test": 2432232314_u64}),
+            json!({"type": 5, "data": {}}),
+            json!({"type": "user.created", "data": {"first_name": "no id"}}),
+            json!({"type": "user.created", "data": {"id": "user 1"}}),
+            json!({"type": "user.deleted", "data": {"deleted": true}}),
+            json!({"type": "user.updated", "data": null}),
+        ] {
+            assert!(parse_json(body.clone()).is_err(), "{body}");
+        }
+        assert!(parse(b"not json").is_err());
+        assert!(parse(b"").is_err());
+    }
+}

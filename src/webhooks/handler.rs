@@ -1,0 +1,198 @@
+//! `POST /webhooks/clerk` (DESIGN §8): signature, then payload, then one transaction that records
+//! the delivery and applies it.
+//!
+//! Status codes tell Svix what to do: 2xx means "done, never send this again", anything else is
+//! retried for days. So a delivery is acknowledged only once it is committed, a storage failure is
+//! a 503 (retry), and a duplicate is a 204 (its first delivery was committed).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait, TryInsertResult,
+};
+use serde_json::json;
+
+use super::event::{self, ClerkEvent};
+use super::signature::{SignedHeaders, SigningKeys};
+use crate::auth::clock::Clock;
+use crate::clerk::UserCache;
+use crate::db::{self, webhook_events};
+use crate::users::{apply_deletion, apply_snapshot};
+
+/// Clerk's largest events (a user with many identities and full metadata) are tens of KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct WebhookState {
+    pub db: DatabaseConnection,
+    pub keys: Arc<SigningKeys>,
+    pub clock: Arc<dyn Clock>,
+    /// The Clerk user cache, evicted when a user changes.
+    pub users: Option<Arc<UserCache>>,
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S> {
+    Router::new()
+        .route("/webhooks/clerk", post(receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(signed) = signed_headers(&headers) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing_signature",
+            "svix-id, svix-timestamp and svix-signature are required",
+        );
+    };
+    let now_millis = state.clock.now_millis();
+    if let Err(error) = state
+        .keys
+        .verify(signed, &body, now_millis.div_euclid(1000))
+    {
+        tracing::warn!(svix_id = signed.id, %error, "webhook refused");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            &error.to_string(),
+        );
+    }
+    let (event_type, event) = match event::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(svix_id = signed.id, %error, "webhook payload refused");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "malformed_payload",
+                &error.to_string(),
+            );
+        }
+    };
+    if event == ClerkEvent::Ignored {
+        tracing::debug!(
+            svix_id = signed.id,
+            event_type,
+            "webhook type not handled; acknowledged"
+        );
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let received_at = DateTime::from_timestamp_millis(now_millis).unwrap_or_else(Utc::now);
+    match record_and_apply(&state.db, signed.id, &event_type, &event, received_at).await {
+        Ok(Delivery::Duplicate) => {
+            tracing::info!(svix_id = signed.id, event_type, "webhook already applied");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Delivery::Applied { user_id, outcome }) => {
+            tracing::info!(
+                svix_id = signed.id,
+                event_type,
+                user_id,
+                outcome,
+                "webhook applied"
+            );
+            if let Some(users) = &state.users {
+                // Also after `user.created`: a lookup before the user existed cached "not found".
+                users.invalidate(user_id).await;
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(error) if db::is_unavailable(&error) => {
+            tracing::error!(svix_id = signed.id, %error, "webhook not stored: database unavailable");
+            let mut response = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the database is unavailable; retry later",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(svix_id = signed.id, %error, "webhook not stored");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_failed",
+                "the delivery could not be stored",
+            )
+        }
+    }
+}
+
+fn signed_headers(headers: &HeaderMap) -> Option<SignedHeaders<'_>> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+    };
+    Some(SignedHeaders {
+        id: get("svix-id")?,
+        timestamp: get("svix-timestamp")?,
+        signatures: get("svix-signature")?,
+    })
+}
+
+enum Delivery<'a> {
+    /// This `svix-id` was applied before.
+    Duplicate,
+    Applied {
+        user_id: &'a str,
+        outcome: &'static str,
+    },
+}
+
+/// Records the delivery and applies it in one transaction: both happen, or neither (a crash or a
+/// failed statement part-way leaves no record, so the retry applies it).
+async fn record_and_apply<'a>(
+    db: &DatabaseConnection,
+    svix_id: &str,
+    event_type: &str,
+    event: &'a ClerkEvent,
+    received_at: DateTime<Utc>,
+) -> Result<Delivery<'a>, DbErr> {
+    let transaction = db.begin().await?;
+    // The first statement writes, so SQLite takes its write lock here rather than upgrading a
+    // read lock later (which could fail instead of waiting).
+    let recorded = webhook_events::Entity::insert(webhook_events::ActiveModel {
+        svix_id: Set(svix_id.to_string()),
+        event_type: Set(event_type.to_string()),
+        received_at: Set(received_at),
+    })
+    .on_conflict_do_nothing_on([webhook_events::Column::SvixId])
+    .exec_without_returning(&transaction)
+    .await?;
+    if !matches!(recorded, TryInsertResult::Inserted(rows) if rows > 0) {
+        transaction.rollback().await?;
+        return Ok(Delivery::Duplicate);
+    }
+    let (user_id, outcome) = match event {
+        ClerkEvent::UserUpserted(user) => {
+            let outcome = apply_snapshot(&transaction, user, received_at).await?;
+            (user.id.as_str(), outcome.as_str())
+        }
+        ClerkEvent::UserDeleted { user_id } => {
+            let outcome = apply_deletion(&transaction, user_id, received_at).await?;
+            (user_id.as_str(), outcome.as_str())
+        }
+        ClerkEvent::Ignored => unreachable!("ignored events are acknowledged before storage"),
+    };
+    transaction.commit().await?;
+    Ok(Delivery::Applied { user_id, outcome })
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": code, "message": message })),
+    )
+        .into_response()
+}
