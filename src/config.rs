@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
@@ -54,9 +55,13 @@ pub struct Config {
     pub clerk: ClerkConfig,
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
+    pub graphql_limits: GraphqlLimits,
     pub cors_allowed_origins: Vec<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
+    /// Development without any Clerk key source: tokens signed by a local key pair kept in this
+    /// folder are accepted (see `auth::dev_keys`). `None` in production, always.
+    pub dev_keys_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +108,43 @@ impl Default for JwksSettings {
             attempt_timeout: Duration::from_secs(2),
             max_attempts: 3,
             retry_base_delay: Duration::from_millis(125),
+        }
+    }
+}
+
+/// What one GraphQL request may cost. Every bound is an environment variable; the defaults
+/// admit any query a frontend plausibly sends (GraphiQL's own introspection query has depth 15)
+/// and refuse documents built to exhaust the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphqlLimits {
+    /// `GRAPHQL_MAX_DEPTH`: fields nested in fields.
+    pub max_depth: usize,
+    /// `GRAPHQL_MAX_COMPLEXITY`: one per field selected (fragments expanded), unless a field
+    /// declares its own cost (a connection multiplies its children by the page size).
+    pub max_complexity: usize,
+    /// `GRAPHQL_MAX_RECURSIVE_DEPTH`: how deeply brackets and selection sets may nest, checked
+    /// before the document reaches the recursive parser, and through fragment spreads after.
+    pub max_recursive_depth: usize,
+    /// `GRAPHQL_MAX_ALIASES`: aliased fields per operation, fragments expanded.
+    pub max_aliases: usize,
+    /// `GRAPHQL_MAX_ROOT_FIELDS`: fields at the root of an operation, fragments expanded.
+    pub max_root_fields: usize,
+    /// `GRAPHQL_MAX_BODY_BYTES`: size of a request body.
+    pub max_body_bytes: usize,
+    /// `GRAPHQL_TIMEOUT_SECS`: time to answer a request, authentication included.
+    pub timeout: Duration,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 15,
+            max_complexity: 1000,
+            max_recursive_depth: 32,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_body_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(15),
         }
     }
 }
@@ -218,6 +260,7 @@ impl Config {
         let graphql_introspection = p
             .parse("GRAPHQL_INTROSPECTION", parse_bool)
             .unwrap_or(!production);
+        let graphql_limits = parse_graphql_limits(&mut p);
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
                 let origins = split_list(v, ',');
@@ -258,6 +301,18 @@ impl Config {
             );
         }
 
+        let dev_mode = p.parse("DEV_MODE", parse_bool);
+        if production && dev_mode == Some(true) {
+            p.problems
+                .push("DEV_MODE: dev tokens are never accepted with APP_ENV=production".into());
+        }
+        let dev_keys_dir = p
+            .lookup_value("DEV_KEYS_DIR")
+            .unwrap_or_else(|| ".dev".into());
+        let dev_keys_dir =
+            (!production && dev_mode != Some(false) && clerk.key_source() == KeySourceKind::None)
+                .then(|| PathBuf::from(dev_keys_dir));
+
         if !p.problems.is_empty() {
             return Err(ConfigError(p.problems));
         }
@@ -270,9 +325,11 @@ impl Config {
             clerk,
             graphql_playground,
             graphql_introspection,
+            graphql_limits,
             cors_allowed_origins,
             log_filter,
             log_format,
+            dev_keys_dir,
         })
     }
 }
@@ -348,6 +405,77 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
         role_claim,
         webhook_signing_secrets,
         jwks: JwksSettings::default(),
+    }
+}
+
+fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
+    let defaults = GraphqlLimits::default();
+    let mut count = |name: &str, min: usize, max: usize, default: usize, why: &str| {
+        p.parse(name, |v| match v.parse::<usize>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            Ok(_) => Err(format!("expected {min} to {max}{why}")),
+            Err(_) => Err(format!("expected a whole number, e.g. {default}")),
+        })
+        .unwrap_or(default)
+    };
+    let max_recursive_depth = count(
+        "GRAPHQL_MAX_RECURSIVE_DEPTH",
+        2,
+        64,
+        defaults.max_recursive_depth,
+        " (the parser refuses more than 64 nested selection sets anyway)",
+    );
+    let max_depth = count("GRAPHQL_MAX_DEPTH", 1, 64, defaults.max_depth, "");
+    let max_complexity = count(
+        "GRAPHQL_MAX_COMPLEXITY",
+        1,
+        1_000_000,
+        defaults.max_complexity,
+        "",
+    );
+    let max_aliases = count(
+        "GRAPHQL_MAX_ALIASES",
+        0,
+        10_000,
+        defaults.max_aliases,
+        " (0 refuses every alias)",
+    );
+    let max_root_fields = count(
+        "GRAPHQL_MAX_ROOT_FIELDS",
+        1,
+        10_000,
+        defaults.max_root_fields,
+        "",
+    );
+    let max_body_bytes = count(
+        "GRAPHQL_MAX_BODY_BYTES",
+        1024,
+        64 * 1024 * 1024,
+        defaults.max_body_bytes,
+        " bytes (1 KiB to 64 MiB)",
+    );
+    let timeout_secs = count(
+        "GRAPHQL_TIMEOUT_SECS",
+        1,
+        300,
+        defaults.timeout.as_secs() as usize,
+        " seconds: a request always has a deadline",
+    );
+    if max_depth > max_recursive_depth {
+        p.problems.push(format!(
+            "GRAPHQL_MAX_DEPTH: {max_depth} is above GRAPHQL_MAX_RECURSIVE_DEPTH ({max_recursive_depth}), \
+             so queries that deep would be refused by the nesting limit first; raise \
+             GRAPHQL_MAX_RECURSIVE_DEPTH too"
+        ));
+    }
+    GraphqlLimits {
+        max_depth,
+        max_complexity,
+        max_recursive_depth,
+        max_aliases,
+        max_root_fields,
+        max_body_bytes,
+        timeout: Duration::from_secs(timeout_secs as u64),
     }
 }
 
@@ -566,6 +694,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CLERK_ISSUER"), "{err}");
+    }
+
+    #[test]
+    fn graphql_limits_have_defaults_overrides_and_actionable_errors() {
+        assert_eq!(parse(&[]).unwrap().graphql_limits, GraphqlLimits::default());
+        let config = parse(&[
+            ("GRAPHQL_MAX_DEPTH", "8"),
+            ("GRAPHQL_MAX_COMPLEXITY", "250"),
+            ("GRAPHQL_MAX_ALIASES", "0"),
+            ("GRAPHQL_MAX_BODY_BYTES", "65536"),
+            ("GRAPHQL_TIMEOUT_SECS", "3"),
+        ])
+        .unwrap();
+        let limits = config.graphql_limits;
+        assert_eq!(
+            (limits.max_depth, limits.max_complexity, limits.max_aliases),
+            (8, 250, 0)
+        );
+        assert_eq!(limits.max_body_bytes, 65536);
+        assert_eq!(limits.timeout, Duration::from_secs(3));
+
+        let err = parse(&[
+            ("GRAPHQL_MAX_DEPTH", "deep"),
+            ("GRAPHQL_MAX_COMPLEXITY", "0"),
+            ("GRAPHQL_MAX_RECURSIVE_DEPTH", "1000"),
+            ("GRAPHQL_MAX_ROOT_FIELDS", "-1"),
+            ("GRAPHQL_MAX_BODY_BYTES", "10"),
+            ("GRAPHQL_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for variable in [
+            "GRAPHQL_MAX_DEPTH: expected a whole number",
+            "GRAPHQL_MAX_COMPLEXITY: expected 1 to",
+            "GRAPHQL_MAX_RECURSIVE_DEPTH: expected 2 to 64",
+            "GRAPHQL_MAX_ROOT_FIELDS:",
+            "GRAPHQL_MAX_BODY_BYTES: expected 1024 to",
+            "GRAPHQL_TIMEOUT_SECS: expected 1 to 300",
+        ] {
+            assert!(err.contains(variable), "{variable} missing from {err}");
+        }
+        let err = parse(&[("GRAPHQL_MAX_DEPTH", "40")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("GRAPHQL_MAX_RECURSIVE_DEPTH"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,33 @@ const RETRY_AFTER_SECS: &str = "5";
 pub enum ApiError {
     #[error("authentication failed: {0}")]
     Authentication(AuthFailure),
+    /// Not a GraphQL-over-HTTP request this server accepts (400, `BAD_REQUEST`).
+    #[error("bad request: {message}")]
+    BadRequest {
+        reason: &'static str,
+        message: String,
+    },
+    /// 413: the body is over `GRAPHQL_MAX_BODY_BYTES`.
+    #[error("request body over {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415: a POST body that is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 405 with `Allow: POST`.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
+    /// 403: a cookie-authenticated request from another site.
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// 503: the request was not answered within `GRAPHQL_TIMEOUT_SECS`.
+    #[error("no answer within {} s", .after.as_secs())]
+    Timeout {
+        after: std::time::Duration,
+        request_id: Option<String>,
+    },
+    /// 500: a bug (a panic); the details are in the log under the request id.
+    #[error("internal error")]
+    Internal { request_id: Option<String> },
 }
 
 impl IntoResponse for ApiError {
@@ -51,14 +78,89 @@ impl IntoResponse for ApiError {
                 }
                 response
             }
+            ApiError::BadRequest { reason, message } => graphql_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &message,
+                Some(reason),
+            ),
+            ApiError::PayloadTooLarge { limit } => graphql_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_REQUEST",
+                &format!("The request body is larger than the limit of {limit} bytes."),
+                Some("body_too_large"),
+            ),
+            ApiError::UnsupportedMediaType => graphql_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_REQUEST",
+                "Send the GraphQL request as JSON, with `Content-Type: application/json`.",
+                Some("unsupported_media_type"),
+            ),
+            ApiError::MethodNotAllowed(message) => {
+                let mut response = graphql_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "BAD_REQUEST",
+                    &message,
+                    Some("method_not_allowed"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+                response
+            }
+            ApiError::CrossSite => graphql_error(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "Cross-site request refused: a request authenticated by the session cookie must \
+                 come from this server's origin or from an origin in CORS_ALLOWED_ORIGINS.",
+                Some("csrf"),
+            ),
+            ApiError::Timeout { after, request_id } => {
+                let mut response = graphql_error_with_id(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    &format!(
+                        "The request was not answered within {} s; try again shortly.",
+                        after.as_secs()
+                    ),
+                    Some("timeout"),
+                    request_id.as_deref(),
+                );
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+                response
+            }
+            ApiError::Internal { request_id } => graphql_error_with_id(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "Internal server error.",
+                None,
+                request_id.as_deref(),
+            ),
         }
     }
 }
 
 fn graphql_error(status: StatusCode, code: &str, message: &str, reason: Option<&str>) -> Response {
+    graphql_error_with_id(status, code, message, reason, None)
+}
+
+/// With `extensions.requestId`, which lets a user's report be matched with the server log.
+fn graphql_error_with_id(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    reason: Option<&str>,
+    request_id: Option<&str>,
+) -> Response {
     let mut extensions = json!({ "code": code });
     if let Some(reason) = reason {
         extensions["reason"] = json!(reason);
+    }
+    if let Some(request_id) = request_id {
+        extensions["requestId"] = json!(request_id);
     }
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use clerk_graphql::auth::dev_keys::{DevKeys, DevToken};
 use clerk_graphql::clerk::{ClerkClient, ClerkClientSettings};
 use clerk_graphql::config::Config;
 use clerk_graphql::server::Application;
@@ -32,6 +33,33 @@ enum Command {
     PrintSchema,
     /// Copy every Clerk user into the database (needs CLERK_SECRET_KEY); safe to repeat.
     SyncUsers,
+    /// Print a session token signed by the local dev key (dev mode only).
+    DevToken(DevTokenArgs),
+}
+
+#[derive(clap::Args)]
+struct DevTokenArgs {
+    /// The Clerk user id (`sub`).
+    #[arg(long, default_value = "user_dev_1")]
+    user: String,
+    /// App role, carried as `metadata.role` (e.g. `admin`).
+    #[arg(long)]
+    role: Option<String>,
+    /// Active organisation id (e.g. `org_1`).
+    #[arg(long)]
+    org: Option<String>,
+    /// Role in the organisation (e.g. `admin`; default `member`).
+    #[arg(long, requires = "org")]
+    org_role: Option<String>,
+    /// Organisation permission `org:<feature>:<permission>`; repeatable.
+    #[arg(long = "permission", requires = "org")]
+    permissions: Vec<String>,
+    /// Email, carried as the `email` claim.
+    #[arg(long)]
+    email: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=86_400 * 30))]
+    ttl: i64,
 }
 
 #[derive(Subcommand)]
@@ -68,6 +96,7 @@ async fn main() -> ExitCode {
             migrate(&config, action.unwrap_or(MigrateAction::Up)).await
         }
         Some(Command::SyncUsers) => sync_users(&config).await,
+        Some(Command::DevToken(args)) => dev_token(&config, args),
         Some(Command::PrintSchema) => unreachable!("handled before configuration"),
     };
     match result {
@@ -135,6 +164,27 @@ async fn sync_users(config: &Config) -> anyhow::Result<()> {
         summary.unchanged,
         summary.deleted_locally_but_present
     );
+    Ok(())
+}
+
+fn dev_token(config: &Config, args: DevTokenArgs) -> anyhow::Result<()> {
+    let Some(dir) = &config.dev_keys_dir else {
+        anyhow::bail!(
+            "dev mode is off (APP_ENV=production, DEV_MODE=false, or a Clerk key source is set): \
+             the server would refuse a dev token"
+        );
+    };
+    let keys = DevKeys::load_or_create(dir)?;
+    let token = DevToken {
+        user_id: args.user,
+        role: args.role,
+        org_id: args.org,
+        org_role: args.org_role,
+        org_permissions: args.permissions,
+        email: args.email,
+        ttl_secs: args.ttl,
+    };
+    println!("{}", keys.mint(&token, chrono::Utc::now().timestamp())?);
     Ok(())
 }
 

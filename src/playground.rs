@@ -155,7 +155,9 @@ async fn config(options: Arc<PlaygroundOptions>) -> impl IntoResponse {
                 tracing::error!(error = %error, "could not mint a development token");
                 (
                     None,
-                    Some("Development mode: no development token could be minted; see the server log."),
+                    Some(
+                        "Development mode: no development token could be minted; see the server log.",
+                    ),
                 )
             }
         },

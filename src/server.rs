@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
-use axum::extract::{Request, State};
+use async_graphql::Data;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,16 +17,18 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::auth::Verifier;
+use crate::auth::Viewer;
 use crate::auth::clock::{Clock, SystemClock};
+use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
 use crate::auth::middleware::{Authentication, authenticate};
+use crate::auth::revocation::Revocations;
 use crate::auth::verifier::ClaimRules;
 use crate::authz::AppRoleSource;
 use crate::clerk::{
@@ -34,11 +36,13 @@ use crate::clerk::{
 };
 use crate::config::Config;
 use crate::db;
-use crate::graphql::{AppSchema, SchemaOptions, build_schema};
+use crate::graphql::{AppSchema, SchemaOptions, build_schema, user_rows};
+use crate::graphql_http::csrf::CsrfPolicy;
+use crate::graphql_http::{self, Gate};
+use crate::playground::DevTokenMinter;
+use crate::posts::PostEvents;
 use crate::webhooks::{SigningKeys, WebhookState};
-
-/// Upper bound of a request body; GraphQL documents are small.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+use crate::websocket::{self, WsState};
 
 #[derive(Clone)]
 struct AppState {
@@ -47,6 +51,27 @@ struct AppState {
     verifier: Arc<Verifier>,
     /// Clerk users, when a secret key is configured.
     users: Option<Arc<UserCache>>,
+    /// `GRAPHQL_MAX_BODY_BYTES`.
+    max_body_bytes: usize,
+}
+
+pub type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What tests (or an embedding program) may change about how the application is built.
+pub struct BuildOptions {
+    /// The clock token and webhook checks read (tests replay fixtures at their instant).
+    pub clock: Arc<dyn Clock>,
+    /// Called with the SQL of every statement run (tests count them).
+    pub on_statement: Option<StatementObserver>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            on_statement: None,
+        }
+    }
 }
 
 pub struct Application {
@@ -56,21 +81,27 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        Self::build_with(config, BuildOptions::default()).await
     }
 
-    /// As [`Application::build`], with the clock the verifier reads (tests replay fixtures).
-    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = db::connect(&config.database_url)
+    pub async fn build_with(config: Config, options: BuildOptions) -> anyhow::Result<Self> {
+        let BuildOptions {
+            clock,
+            on_statement,
+        } = options;
+        let mut db = db::connect(&config.database_url)
             .await
             .with_context(|| "could not connect to DATABASE_URL".to_string())?;
+        if let Some(observe) = on_statement {
+            db.set_metric_callback(move |info| observe(&info.statement.sql));
+        }
         if config.database_auto_migrate {
             db::migrate_up(&db)
                 .await
                 .context("database migrations failed")?;
         }
 
-        let keys = KeySource::from_config(&config.clerk);
+        let (keys, rules, dev_keys) = token_keys(&config)?;
         tracing::info!(key_source = %keys.describe(), "session token keys");
         if let KeySource::Jwks(cache) = &keys {
             if cache.warm_up().await {
@@ -81,15 +112,15 @@ impl Application {
                 );
             }
         }
-        let verifier = Arc::new(Verifier::new(
-            keys,
-            ClaimRules::from_config(&config.clerk),
-            Arc::clone(&clock),
-        ));
+        let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
+        let revocations = Revocations::default();
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
+            post_events: PostEvents::default(),
+            revocations: revocations.clone(),
+            limits: config.graphql_limits.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
             let client = ClerkClient::new(
@@ -99,14 +130,21 @@ impl Application {
             );
             Arc::new(UserCache::new(client, UserCacheSettings::default()))
         });
-        let webhooks = webhook_state(&config, &db, &clock, &users);
+        let webhooks = webhook_state(&config, &db, &clock, &users, &revocations);
         let state = AppState {
             schema,
             db,
             verifier,
             users,
+            max_body_bytes: config.graphql_limits.max_body_bytes,
         };
-        let router = router(state, &config, webhooks);
+        let dev_tokens = dev_keys.map(|keys| {
+            Arc::new(PlaygroundDevTokens {
+                keys,
+                clock: Arc::clone(&clock),
+            }) as Arc<dyn DevTokenMinter>
+        });
+        let router = router(state, &config, webhooks, dev_tokens);
 
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address)
@@ -136,6 +174,43 @@ impl Application {
     }
 }
 
+/// The verification keys and claim rules: Clerk's, or in dev mode the local dev key pair.
+fn token_keys(config: &Config) -> anyhow::Result<(KeySource, ClaimRules, Option<Arc<DevKeys>>)> {
+    let rules = ClaimRules::from_config(&config.clerk);
+    let Some(dir) = &config.dev_keys_dir else {
+        return Ok((KeySource::from_config(&config.clerk), rules, None));
+    };
+    let dev_keys = Arc::new(DevKeys::load_or_create(dir).context("dev mode: the local key pair")?);
+    tracing::warn!(
+        "DEV MODE: no Clerk key source is configured, so tokens signed by the local key in {} \
+         (issuer {DEV_ISSUER}) are accepted. Mint one with `cargo run -- dev-token --role admin`. \
+         Set CLERK_SECRET_KEY and CLERK_PUBLISHABLE_KEY to use Clerk; production never accepts dev tokens.",
+        dir.display()
+    );
+    let rules = ClaimRules {
+        issuer: Some(DEV_ISSUER.into()),
+        ..rules
+    };
+    Ok((dev_keys.key_source(), rules, Some(dev_keys)))
+}
+
+/// The playground's pre-filled token in dev mode: an admin, so that every example works.
+struct PlaygroundDevTokens {
+    keys: Arc<DevKeys>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DevTokenMinter for PlaygroundDevTokens {
+    fn mint(&self) -> anyhow::Result<String> {
+        let token = DevToken {
+            role: Some("admin".into()),
+            email: Some("dev@example.com".into()),
+            ..DevToken::for_user("user_dev_1")
+        };
+        self.keys.mint(&token, self.clock.now_millis() / 1000)
+    }
+}
+
 /// The webhook endpoint exists only when a signing secret is configured: without one, no delivery
 /// could be told from a forgery.
 fn webhook_state(
@@ -143,6 +218,7 @@ fn webhook_state(
     db: &DatabaseConnection,
     clock: &Arc<dyn Clock>,
     users: &Option<Arc<UserCache>>,
+    revocations: &Revocations,
 ) -> Option<WebhookState> {
     let keys = SigningKeys::new(&config.clerk.webhook_signing_secrets);
     if keys.is_empty() {
@@ -154,28 +230,66 @@ fn webhook_state(
         keys: Arc::new(keys),
         clock: Arc::clone(clock),
         users: users.clone(),
+        revocations: revocations.clone(),
     })
 }
 
-fn router(state: AppState, config: &Config, webhooks: Option<WebhookState>) -> Router {
-    let authenticated = middleware::from_fn_with_state(Arc::clone(&state.verifier), authenticate);
-    let graphql = axum::routing::post(graphql_handler);
+fn router(
+    state: AppState,
+    config: &Config,
+    webhooks: Option<WebhookState>,
+    dev_tokens: Option<Arc<dyn DevTokenMinter>>,
+) -> Router {
+    let playground = config.graphql_playground.then(|| {
+        let options = crate::playground::PlaygroundOptions { dev_tokens };
+        crate::playground::routes::<()>(options)
+    });
+    let limits = &config.graphql_limits;
+    // Inner to outer: the gate (playground page, 415, then authentication), the deadline over
+    // all of it. `GET /graphql` is the playground page without `query`, a query with it.
+    let gate = GraphqlGate {
+        verifier: Arc::clone(&state.verifier),
+        playground: playground.clone(),
+    };
+    let graphql = get(graphql_get)
+        .post(graphql_post)
+        .route_layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .route_layer(middleware::from_fn_with_state(gate, graphql_gate))
+        .route_layer(middleware::from_fn_with_state(
+            limits.timeout,
+            graphql_http::guards::deadline,
+        ));
     let request_id = HeaderName::from_static("x-request-id");
 
+    let users = state.users.clone();
+    let ws = WsState {
+        schema: state.schema.clone(),
+        verifier: Arc::clone(&state.verifier),
+        viewer_data: Arc::new(move |data, viewer| insert_viewer_data(data, users.as_ref(), viewer)),
+    };
     let mut router = Router::new()
-        .route("/graphql", graphql.route_layer(authenticated))
+        .route("/graphql", graphql)
+        .route("/graphql/ws", get(websocket::upgrade).with_state(ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
     if let Some(webhooks) = webhooks {
         router = router.merge(crate::webhooks::routes(webhooks));
     }
-    if config.graphql_playground {
-        // GET /graphql (the page) and /playground/*, outside the authentication middleware.
-        let options = crate::playground::PlaygroundOptions { dev_tokens: None };
-        router = router.merge(crate::playground::routes(options));
+    if let Some(playground) = playground {
+        // `/playground/*`, outside the authentication middleware; its `GET /graphql` page is
+        // reached through the gate.
+        router = router.fallback_service(playground);
     }
-    router = router.layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    // Bodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
+    // its own; any other extractor has axum's 2 MB default.
+    router = router
+        .layer(middleware::from_fn(graphql_http::guards::catch_panic))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(CsrfPolicy::new(&config.cors_allowed_origins)),
+            graphql_http::csrf::protect,
+        ))
+        .layer(middleware::from_fn(graphql_http::negotiate_content_type));
     if !config.cors_allowed_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .cors_allowed_origins
@@ -226,23 +340,88 @@ fn router(state: AppState, config: &Config, webhooks: Option<WebhookState>) -> R
     )
 }
 
-async fn graphql_handler(
+#[derive(Clone)]
+struct GraphqlGate {
+    verifier: Arc<Verifier>,
+    /// The playground's router, when it is on: it answers `GET /graphql` without `query`.
+    playground: Option<Router>,
+}
+
+/// In front of `/graphql`, before authentication: the playground page (no token is read for
+/// it), 415 for a POST body that is not JSON; then authentication for GraphQL requests.
+async fn graphql_gate(
+    State(gate): State<GraphqlGate>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    match graphql_http::gate(request.method(), request.headers(), request.uri()) {
+        Gate::Refuse(error) => error.into_response(),
+        Gate::Playground => match gate.playground {
+            Some(playground) => {
+                use tower::ServiceExt as _;
+                match playground.oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+            None => graphql_http::no_playground(),
+        },
+        Gate::Execute => authenticate(State(gate.verifier), request, next).await,
+    }
+}
+
+/// `GET /graphql?query=…`: queries only.
+async fn graphql_get(
     State(state): State<AppState>,
     Extension(authentication): Extension<Authentication>,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let mut request = request.into_inner();
-    if let Some(viewer) = authentication.0 {
-        request = request.data(viewer);
-        // Per request, never shared across users: the loader batches this request's lookups;
-        // the process-wide cache behind it is what spares Clerk repeated calls.
-        if let Some(users) = &state.users {
-            let loader = Arc::new(request_loader(Arc::clone(users)));
-            let roles: Arc<dyn AppRoleSource> = Arc::new(ClerkRoles(Arc::clone(&loader)));
-            request = request.data(loader).data(roles);
-        }
+    request: Request,
+) -> Response {
+    let request_id = graphql_http::request_id(request.headers());
+    match graphql_http::read_get(request.uri()) {
+        Ok(graphql) => execute(&state, authentication, graphql, request_id).await,
+        Err(error) => error.into_response(),
     }
-    state.schema.execute(request).await.into()
+}
+
+/// `POST /graphql` with a JSON body.
+async fn graphql_post(
+    State(state): State<AppState>,
+    Extension(authentication): Extension<Authentication>,
+    request: Request,
+) -> Response {
+    let request_id = graphql_http::request_id(request.headers());
+    match graphql_http::read_post(request, state.max_body_bytes).await {
+        Ok(graphql) => execute(&state, authentication, graphql, request_id).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn execute(
+    state: &AppState,
+    authentication: Authentication,
+    mut request: async_graphql::Request,
+    request_id: Option<String>,
+) -> Response {
+    // Per request: its memo lives as long as the request, never across users.
+    request.data.insert(Arc::new(user_rows(state.db.clone())));
+    if let Some(viewer) = authentication.0 {
+        insert_viewer_data(&mut request.data, state.users.as_ref(), viewer);
+    }
+    let response = state.schema.execute(request).await;
+    graphql_http::respond(response, request_id.as_deref())
+}
+
+/// The signed-in viewer and what resolves their Clerk data. The Clerk loader keeps no memo (the
+/// process-wide cache behind it does), so this is also safe for a WebSocket connection's life.
+fn insert_viewer_data(data: &mut Data, users: Option<&Arc<UserCache>>, viewer: Arc<Viewer>) {
+    data.insert(viewer);
+    if let Some(users) = users {
+        // Batches one request's lookups; the cache spares Clerk repeated calls.
+        let loader = Arc::new(request_loader(Arc::clone(users)));
+        let roles: Arc<dyn AppRoleSource> = Arc::new(ClerkRoles(Arc::clone(&loader)));
+        data.insert(loader);
+        data.insert(roles);
+    }
 }
 
 /// Liveness: the process answers.

@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_init;
 mod m20261122_000002_users_and_webhook_events;
+mod m20261122_000003_posts;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_init::Migration),
             Box::new(m20261122_000002_users_and_webhook_events::Migration),
+            Box::new(m20261122_000003_posts::Migration),
         ]
     }
 }

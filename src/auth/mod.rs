@@ -1,12 +1,14 @@
 //! Authentication: once per request, the session token (if any) becomes a [`Viewer`] or a refusal.
 
 pub mod clock;
+pub mod dev_keys;
 mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
 pub mod middleware;
 pub mod org_permissions;
+pub mod revocation;
 pub mod token;
 pub mod verified_cache;
 pub mod verifier;

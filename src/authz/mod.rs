@@ -12,5 +12,5 @@ mod policy;
 mod requirements;
 
 pub use extension::Authorization;
-pub use policy::{AppRoleSource, RoleUnavailable};
+pub use policy::{AppRoleSource, Denial, RoleUnavailable, evaluate};
 pub use requirements::{Requirement, RequirementTable};

@@ -1,5 +1,6 @@
 //! Database connection, migrations and the sea-orm entities.
 
+pub mod posts;
 pub mod users;
 pub mod webhook_events;
 

@@ -33,3 +33,23 @@ pub fn bad_user_input(argument: &str, message: impl Into<String>) -> Error {
         e.set("argument", argument.as_str());
     })
 }
+
+/// No such object, or not one the viewer may see (the two are not told apart, so that ids of
+/// other users' drafts cannot be probed).
+pub fn not_found(what: &str) -> Error {
+    Error::new(format!("{what} not found")).extend_with(|_, e| e.set("code", "NOT_FOUND"))
+}
+
+/// Signed in, but not allowed to do this.
+pub fn forbidden(message: impl Into<String>) -> Error {
+    Error::new(message).extend_with(|_, e| e.set("code", "FORBIDDEN"))
+}
+
+/// An input field the client must fix; `field` names it.
+pub fn invalid_input_field(field: &str, message: impl Into<String>) -> Error {
+    let field = field.to_string();
+    Error::new(message).extend_with(move |_, e| {
+        e.set("code", "BAD_USER_INPUT");
+        e.set("field", field.as_str());
+    })
+}

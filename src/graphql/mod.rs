@@ -1,12 +1,19 @@
 //! The GraphQL schema: roots, types and the builder.
 
+mod access;
 mod clerk_user;
 mod errors;
 mod examples;
+pub mod limits;
+mod loaders;
 mod null_on_error;
+mod pagination;
+mod post;
 mod query;
 mod schema;
+mod subscription;
 mod user;
 mod viewer;
 
+pub use loaders::user_rows;
 pub use schema::{AppSchema, RoleClaim, SchemaOptions, build_schema, sdl};

@@ -6,11 +6,13 @@ use sea_orm::DatabaseConnection;
 
 use super::errors;
 use super::examples::{AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, note};
+use super::post::{PostConnection, PostObject, posts_page, readable_post};
 use super::user::{UserConnection, UserObject, UsersPageRequest, users_page};
 use super::viewer::ViewerObject;
 use crate::auth::Viewer;
 use crate::authz::directives::{auth, role};
 use crate::clerk::ClerkUserLoader;
+use crate::posts::Listing;
 use crate::users::{ProvisionError, current_user, find_active};
 
 pub struct Query;
@@ -34,7 +36,7 @@ impl Query {
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
         let viewer = ctx.data::<Arc<Viewer>>()?;
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
-        match current_user(database(ctx)?, &viewer.user_id, clerk.map(Arc::as_ref)).await {
+        match current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref)).await {
             Ok(user) => Ok(user.map(UserObject)),
             Err(ProvisionError::Database(error)) => Err(errors::database(error)),
             Err(ProvisionError::Clerk(error)) => {
@@ -55,7 +57,10 @@ impl Query {
 
     /// Users, oldest first, in pages of `first` (default 20, at most 100) after the cursor
     /// `after`; `search` matches part of the email, username or names.
-    #[graphql(directive = role::apply("admin".into()))]
+    #[graphql(
+        directive = role::apply("admin".into()),
+        complexity = "super::limits::connection_complexity(first, 20, 100, child_complexity)"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -65,6 +70,21 @@ impl Query {
     ) -> Result<UserConnection> {
         let request = UsersPageRequest::parse(first, after, search)?;
         users_page(ctx, database(ctx)?, request).await
+    }
+
+    /// Published posts, newest first.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        posts_page(ctx, Listing::Published, first, after).await
+    }
+
+    /// A published post, or the viewer's own draft; null otherwise.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PostObject>> {
+        readable_post(ctx, &id).await
     }
 
     /// Example of a type-level `@auth`.

@@ -1,12 +1,21 @@
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
 use super::examples::ExampleMutation;
+use super::limits::RequestLimits;
 use super::null_on_error::NullOnFieldError;
+use super::post::PostMutation;
 use super::query::Query;
+use super::subscription::Subscription;
+use crate::auth::revocation::Revocations;
 use crate::authz::Authorization;
+use crate::config::GraphqlLimits;
+use crate::posts::PostEvents;
 
-pub type AppSchema = Schema<Query, ExampleMutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(PostMutation, ExampleMutation);
 
 /// Schema data: the dot path of the app role in the session claims.
 pub struct RoleClaim(pub String);
@@ -17,17 +26,31 @@ pub struct SchemaOptions {
     pub database: Option<DatabaseConnection>,
     /// Dot path of the app role in the session claims (`CLERK_ROLE_CLAIM`).
     pub role_claim: String,
+    /// Where mutations announce post changes to subscriptions.
+    pub post_events: PostEvents,
+    /// Where webhooks announce ended sessions and deleted users to subscriptions.
+    pub revocations: Revocations,
+    /// What one request may cost (depth, complexity, aliases, …); the SDL does not depend on it.
+    pub limits: GraphqlLimits,
 }
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
 pub fn build_schema(options: SchemaOptions) -> AppSchema {
     // The authorization extension is installed here, in the only function that builds a
     // schema: no schema can exist whose marks are not enforced.
-    let mut builder = Schema::build(Query, ExampleMutation, EmptySubscription)
+    let mut builder = Schema::build(Query, Mutation::default(), Subscription)
         // Outermost, so that it also sees the authorization extension's denials.
         .extension(NullOnFieldError)
         .extension(Authorization::new(&options.role_claim))
-        .data(RoleClaim(options.role_claim.clone()));
+        // Parses and bounds each document before async-graphql validates or runs it.
+        .extension(RequestLimits::new(
+            options.limits.clone(),
+            options.introspection,
+        ))
+        .limit_recursive_depth(options.limits.max_recursive_depth)
+        .data(RoleClaim(options.role_claim.clone()))
+        .data(options.post_events)
+        .data(options.revocations);
     if let Some(database) = options.database {
         builder = builder.data(database);
     }
@@ -43,6 +66,9 @@ pub fn sdl() -> String {
         introspection: true,
         database: None,
         role_claim: "metadata.role".into(),
+        post_events: PostEvents::default(),
+        revocations: Revocations::default(),
+        limits: GraphqlLimits::default(),
     })
     .sdl()
 }

@@ -11,14 +11,15 @@ use serde_json::Value;
 
 use super::clerk_user::{ClerkUserObject, live_profile};
 use super::errors;
+use super::pagination::page_size;
+use super::post::{PostConnection, posts_page};
+use crate::auth::Viewer;
 use crate::authz::directives::role;
 use crate::clerk::ClerkUserLoader;
 use crate::db::users::Model;
+use crate::posts::Listing;
 use crate::users::{UserCursor, directory};
 
-/// Page size of `Query.users` when `first` is not given, and its upper bound.
-pub const DEFAULT_PAGE_SIZE: i32 = 20;
-pub const MAX_PAGE_SIZE: i32 = 100;
 /// Longer than this is not a name or an email address.
 const MAX_SEARCH_CHARS: usize = 100;
 
@@ -67,6 +68,23 @@ impl UserObject {
         Json(&self.0.public_metadata)
     }
 
+    /// The user's posts, newest first: published ones, and drafts too for the user themself.
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        let own = ctx
+            .data_opt::<Arc<Viewer>>()
+            .is_some_and(|viewer| viewer.user_id == self.0.id);
+        let listing = Listing::ByAuthor {
+            author_id: &self.0.id,
+            with_drafts: own,
+        };
+        posts_page(ctx, listing, first, after).await
+    }
+
     /// The user as Clerk's Backend API describes them right now (cached up to a minute);
     /// for admin screens. Several users in one request are fetched in one call.
     #[graphql(directive = role::apply("admin".into()))]
@@ -88,13 +106,7 @@ impl UsersPageRequest {
         after: Option<String>,
         search: Option<String>,
     ) -> Result<Self> {
-        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(0..=MAX_PAGE_SIZE).contains(&first) {
-            return Err(errors::bad_user_input(
-                "first",
-                format!("`first` must be between 0 and {MAX_PAGE_SIZE}"),
-            ));
-        }
+        let first = page_size(first)?;
         let after = match after {
             None => None,
             Some(cursor) => Some(UserCursor::decode(&cursor).ok_or_else(|| {
@@ -114,7 +126,7 @@ impl UsersPageRequest {
             ));
         }
         Ok(Self {
-            first: first as u64,
+            first,
             after,
             search,
         })

@@ -8,7 +8,10 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
 
 use super::store::apply_snapshot;
-use crate::clerk::{ClerkError, ClerkUser, ClerkUserLoader};
+use serde_json::Value;
+
+use crate::auth::Viewer;
+use crate::clerk::{ClerkError, ClerkUser, ClerkUserLoader, EmailAddress};
 use crate::db::users::{Entity as Users, Model as User};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,15 +22,17 @@ pub enum ProvisionError {
     Clerk(#[from] ClerkError),
 }
 
-/// The row of `user_id`, provisioning it when absent. `None` when the user is deleted here, or
-/// unknown to Clerk. Without Clerk's Backend API (no secret key), the row is created from the id
-/// alone, with Clerk times of 0, so that the first real snapshot (webhook, `sync-users`)
+/// The viewer's row, provisioning it when absent. `None` when the user is deleted here, or
+/// unknown to Clerk. Without Clerk's Backend API (no secret key, e.g. dev mode), the row is
+/// created from the session token: the id, the `email` claim and the `metadata` claim as public
+/// metadata, with Clerk times of 0 so that the first real snapshot (webhook, `sync-users`)
 /// overwrites it.
 pub async fn current_user<C: ConnectionTrait>(
     db: &C,
-    user_id: &str,
+    viewer: &Viewer,
     clerk: Option<&DataLoader<ClerkUserLoader>>,
 ) -> Result<Option<User>, ProvisionError> {
+    let user_id = viewer.user_id.as_str();
     if let Some(row) = Users::find_by_id(user_id).one(db).await? {
         return Ok(row.deleted_at.is_none().then_some(row));
     }
@@ -36,9 +41,24 @@ pub async fn current_user<C: ConnectionTrait>(
             Some(user) => user,
             None => return Ok(None),
         },
-        None => Arc::new(ClerkUser::with_id(user_id)),
+        None => Arc::new(snapshot_from_claims(viewer)),
     };
     // The same rules as a webhook: if one raced us here, the newer data stays.
     apply_snapshot(db, &snapshot, Utc::now()).await?;
     Ok(super::directory::find_active(db, user_id).await?)
+}
+
+fn snapshot_from_claims(viewer: &Viewer) -> ClerkUser {
+    let mut user = ClerkUser::with_id(&viewer.user_id);
+    if let Some(Value::String(email)) = viewer.custom_claim("email") {
+        user.email_addresses = vec![EmailAddress {
+            id: "session_claim".into(),
+            email_address: email.clone(),
+        }];
+        user.primary_email_address_id = Some("session_claim".into());
+    }
+    if let Some(metadata @ Value::Object(_)) = viewer.custom_claim("metadata") {
+        user.public_metadata = metadata.clone();
+    }
+    user
 }

@@ -13,7 +13,10 @@ pub enum ClerkEvent {
     UserUpserted(Box<ClerkUser>),
     /// `user.deleted`: `{id, deleted: true, object: "user"}`.
     UserDeleted { user_id: String },
-    /// Any other type (sessions, organisations, emails…): acknowledged, not applied.
+    /// `session.ended`, `session.revoked` or `session.removed`: the session is over, so its
+    /// open subscriptions end.
+    SessionEnded { session_id: String },
+    /// Any other type (organisations, emails…): acknowledged, not applied.
     Ignored,
 }
 
@@ -31,6 +34,7 @@ pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
         event_type: String,
         data: Value,
     }
+    /// The part of `data` that deletions and session events share.
     #[derive(Deserialize)]
     struct Deleted {
         id: String,
@@ -51,6 +55,13 @@ pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
             check_user_id(&deleted.id)?;
             ClerkEvent::UserDeleted {
                 user_id: deleted.id,
+            }
+        }
+        "session.ended" | "session.revoked" | "session.removed" => {
+            let session: Deleted = serde_json::from_value(envelope.data)
+                .map_err(|_| PayloadError("`data` has no session id"))?;
+            ClerkEvent::SessionEnded {
+                session_id: session.id,
             }
         }
         _ => ClerkEvent::Ignored,

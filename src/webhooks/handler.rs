@@ -22,6 +22,7 @@ use serde_json::json;
 use super::event::{self, ClerkEvent};
 use super::signature::{SignedHeaders, SigningKeys};
 use crate::auth::clock::Clock;
+use crate::auth::revocation::{Revocation, Revocations};
 use crate::clerk::UserCache;
 use crate::db::{self, webhook_events};
 use crate::users::{apply_deletion, apply_snapshot};
@@ -36,6 +37,8 @@ pub struct WebhookState {
     pub clock: Arc<dyn Clock>,
     /// The Clerk user cache, evicted when a user changes.
     pub users: Option<Arc<UserCache>>,
+    /// Ends the subscriptions of ended sessions and deleted users.
+    pub revocations: Revocations,
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S> {
@@ -76,13 +79,28 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             );
         }
     };
-    if event == ClerkEvent::Ignored {
-        tracing::debug!(
-            svix_id = signed.id,
-            event_type,
-            "webhook type not handled; acknowledged"
-        );
-        return StatusCode::NO_CONTENT.into_response();
+    match &event {
+        ClerkEvent::Ignored => {
+            tracing::debug!(
+                svix_id = signed.id,
+                event_type,
+                "webhook type not handled; acknowledged"
+            );
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        // Nothing stored: ending subscriptions twice is harmless.
+        ClerkEvent::SessionEnded { session_id } => {
+            tracing::info!(
+                svix_id = signed.id,
+                event_type,
+                "session ended: its subscriptions end"
+            );
+            state
+                .revocations
+                .revoke(Revocation::Session(session_id.clone()));
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        ClerkEvent::UserUpserted(_) | ClerkEvent::UserDeleted { .. } => {}
     }
     let received_at = DateTime::from_timestamp_millis(now_millis).unwrap_or_else(Utc::now);
     match record_and_apply(&state.db, signed.id, &event_type, &event, received_at).await {
@@ -101,6 +119,11 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             if let Some(users) = &state.users {
                 // Also after `user.created`: a lookup before the user existed cached "not found".
                 users.invalidate(user_id).await;
+            }
+            if matches!(event, ClerkEvent::UserDeleted { .. }) {
+                state
+                    .revocations
+                    .revoke(Revocation::User(user_id.to_string()));
             }
             StatusCode::NO_CONTENT.into_response()
         }
@@ -183,7 +206,9 @@ async fn record_and_apply<'a>(
             let outcome = apply_deletion(&transaction, user_id, received_at).await?;
             (user_id.as_str(), outcome.as_str())
         }
-        ClerkEvent::Ignored => unreachable!("ignored events are acknowledged before storage"),
+        ClerkEvent::Ignored | ClerkEvent::SessionEnded { .. } => {
+            unreachable!("acknowledged before storage")
+        }
     };
     transaction.commit().await?;
     Ok(Delivery::Applied { user_id, outcome })

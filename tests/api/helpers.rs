@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clerk_graphql::auth::clock::Clock;
 use clerk_graphql::config::{Config, JwksSettings};
-use clerk_graphql::server::Application;
+use clerk_graphql::server::{Application, BuildOptions};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clerk: FakeClerk,
     pub database: TestDatabase,
+    /// Statements the application has run on its database.
+    pub statements: Arc<AtomicUsize>,
 }
 
 pub struct GraphqlReply {
@@ -150,6 +153,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("PORT", "0".to_string()),
         ("DATABASE_URL", database.url().to_string()),
         ("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET.to_string()),
+        // Dev mode only where a test asks for it (it would write a key pair into `.dev/`).
+        ("DEV_MODE", "false".to_string()),
         ("CLERK_SECRET_KEY", SECRET_KEY.to_string()),
         ("CLERK_API_URL", clerk.url.clone()),
         ("CLERK_ISSUER", ISSUER.to_string()),
@@ -165,11 +170,20 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     config.clerk.jwks = options.jwks;
 
-    let app = match options.clock {
-        Some(clock) => Application::build_with_clock(config, clock).await,
-        None => Application::build(config).await,
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&statements);
+    let mut build = BuildOptions {
+        on_statement: Some(Arc::new(move |_: &str| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })),
+        ..BuildOptions::default()
+    };
+    if let Some(clock) = options.clock {
+        build.clock = clock;
     }
-    .expect("application starts");
+    let app = Application::build_with(config, build)
+        .await
+        .expect("application starts");
     let address = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
 
@@ -178,6 +192,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         client: reqwest::Client::new(),
         clerk,
         database,
+        statements,
     }
 }
 

@@ -145,7 +145,11 @@ async fn unknown_assets_are_not_found() {
         "/playground/",
         "/playground/graphiql.min.js.map",
     ] {
-        assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
 }
 
@@ -179,7 +183,11 @@ async fn switched_off_there_is_no_playground() {
         "/playground/playground.js",
         "/playground/graphiql.min.js",
     ] {
-        assert_eq!(app.get(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let reply = app.post_graphql("{ health }", &[]).await;
     assert_eq!(reply.body, json!({"data": {"health": "ok"}}));
@@ -226,7 +234,10 @@ async fn dev_mode_mints_a_token_per_page_load() {
     assert_eq!(first["devToken"], "dev-token-1");
     assert_eq!(second["devToken"], "dev-token-2");
     assert!(
-        first["notice"].as_str().unwrap().contains("development token"),
+        first["notice"]
+            .as_str()
+            .unwrap()
+            .contains("development token"),
         "{first}"
     );
 

@@ -16,6 +16,7 @@ import { chromium } from 'playwright-core';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = resolve(ROOT, process.env.CLERK_GRAPHQL_BIN || 'target/debug/clerk-graphql');
 const SCREENSHOT = join(ROOT, 'target/browser/playground.png');
+const DEV_SCREENSHOT = join(ROOT, 'target/browser/playground-dev.png');
 const ISSUER = 'https://clerk.browser-test.local';
 const TIMEOUT_MS = 15_000;
 
@@ -244,8 +245,9 @@ async function main() {
     await page.keyboard.press('Escape');
     await page.locator('.CodeMirror-dialog').waitFor({ state: 'detached', timeout: TIMEOUT_MS });
 
-    // Development mode (a DevTokenMinter behind config.json; the server has none wired yet, so
-    // the page is handed such a config here): the token is pre-filled, the notice is on screen.
+    // Development mode (a DevTokenMinter behind config.json; with CLERK_JWT_KEY set this server
+    // is not in dev mode, so the page is handed such a config here): the token is pre-filled and
+    // the notice is on screen.
     const devPage = await context.newPage();
     devPage.on('console', (message) => {
       if (message.type() === 'error') {
@@ -253,6 +255,7 @@ async function main() {
       }
     });
     devPage.on('pageerror', (error) => failures.push(`page error (dev mode): ${error.message}`));
+    mkdirSync(dirname(DEV_SCREENSHOT), { recursive: true });
     await devPage.route('**/playground/config.json', async (route) => {
       const config = await (await route.fetch()).json();
       config.devToken = token;
@@ -271,6 +274,7 @@ async function main() {
     await fillEditor(devPage, '.graphiql-query-editor', '{ viewer { userId } }');
     await run(devPage, ['user_browser_1']);
     console.log('dev mode: token pre-filled, notice shown, user_browser_1 shown');
+    await devPage.screenshot({ path: DEV_SCREENSHOT, fullPage: true });
     await devPage.close();
 
     // shouldPersistHeaders: false: the token is not left in localStorage.

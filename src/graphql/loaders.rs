@@ -1,0 +1,37 @@
+//! Per-request loaders over the database. Created for each request and dropped with it: their
+//! memo never outlives the request, so one user's view never leaks into another's.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+use crate::db::users::{Column, Entity as Users, Model as User};
+
+/// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch.
+pub struct UserRowLoader(pub DatabaseConnection);
+
+impl Loader<String> for UserRowLoader {
+    type Value = User;
+    type Error = std::sync::Arc<DbErr>;
+
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, User>, Self::Error> {
+        let users = Users::find()
+            .filter(Column::Id.is_in(ids.iter().map(String::as_str)))
+            .filter(Column::DeletedAt.is_null())
+            .all(&self.0)
+            .await
+            .map_err(std::sync::Arc::new)?;
+        Ok(users
+            .into_iter()
+            .map(|user| (user.id.clone(), user))
+            .collect())
+    }
+}
+
+/// The request's user-row loader, with a memo for that request only.
+pub type UserRows = DataLoader<UserRowLoader, HashMapCache>;
+
+pub fn user_rows(db: DatabaseConnection) -> UserRows {
+    DataLoader::with_cache(UserRowLoader(db), tokio::spawn, HashMapCache::default())
+}

@@ -1,0 +1,198 @@
+//! Cross-site request forgery: a request the browser authenticates on its own — with the
+//! `__session` cookie, no `Authorization` header — must come from this server's origin or from
+//! an origin in `CORS_ALLOWED_ORIGINS`.
+//!
+//! The rule is the one of Go 1.25's `CrossOriginProtection` (also tower-http 0.7's `CsrfLayer`),
+//! decided from headers browsers always send and pages cannot forge:
+//! 1. `Sec-Fetch-Site: same-origin` or `none` (typed URL, bookmark): allowed;
+//!    any other value (`cross-site`, `same-site`): allowed only when `Origin` is a trusted
+//!    origin — a sibling subdomain is a different origin and may be someone else's;
+//! 2. without `Sec-Fetch-Site` (older browsers, non-browser clients): allowed when there is no
+//!    `Origin` either, when `Origin` is trusted, or when its host is the request's `Host`
+//!    (the server's own origin); anything else — including `Origin: null` — is refused.
+//!
+//! Why not `CsrfLayer` itself: it checks every unsafe request, but only cookie-authenticated
+//! ones are forgeable (a page cannot attach someone else's bearer token, and a bearer request
+//! from another origin needs a CORS preflight anyway), and scoping it to them would need the
+//! headers, which its bypass predicate does not see. It also lets every `GET` through, while a
+//! WebSocket upgrade is a `GET` that carries the cookie and is not covered by CORS
+//! (cross-site WebSocket hijacking of `/graphql/ws`); here upgrades are checked too.
+//! Safe requests (`GET`, `HEAD`, `OPTIONS`) are otherwise let through: over `GET`, `/graphql`
+//! runs queries only, and CORS keeps another site from reading the answer.
+//!
+//! A refused request is 403 with `extensions.code = "FORBIDDEN"`, `reason = "csrf"`. Behind a
+//! reverse proxy, forward `Host` and `Origin` unchanged (or list the public origin in
+//! `CORS_ALLOWED_ORIGINS`), else older browsers' same-origin requests look cross-site.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::token::{TokenCarrier, extract_token};
+use crate::error::ApiError;
+
+/// The origins trusted besides the server's own: `CORS_ALLOWED_ORIGINS`.
+#[derive(Debug, Clone, Default)]
+pub struct CsrfPolicy {
+    trusted: HashSet<String>,
+}
+
+impl CsrfPolicy {
+    pub fn new(trusted_origins: &[String]) -> Self {
+        Self {
+            trusted: trusted_origins
+                .iter()
+                .map(|origin| origin.to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    pub fn allows(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        let cookie_authenticated =
+            matches!(extract_token(headers), Ok(Some((_, TokenCarrier::Cookie))));
+        if !cookie_authenticated {
+            return true;
+        }
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if safe && !headers.contains_key(header::UPGRADE) {
+            return true;
+        }
+        let origin = headers
+            .get(header::ORIGIN)
+            .and_then(|value| value.to_str().ok())
+            .filter(|origin| !origin.is_empty());
+        let trusted =
+            origin.is_some_and(|origin| self.trusted.contains(&origin.to_ascii_lowercase()));
+        match headers.get("sec-fetch-site").map(|value| value.as_bytes()) {
+            Some(b"same-origin" | b"none") => return true,
+            None | Some(b"") => {}
+            Some(_) => return trusted,
+        }
+        let Some(origin) = origin else {
+            return true;
+        };
+        trusted || is_own_origin(origin, uri, headers)
+    }
+}
+
+/// The origin's `host[:port]` is the one the request was sent to.
+fn is_own_origin(origin: &str, uri: &Uri, headers: &HeaderMap) -> bool {
+    let Some(authority) = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = uri
+        .authority()
+        .map(|authority| authority.as_str())
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+        });
+    host.is_some_and(|host| !authority.contains('/') && host.eq_ignore_ascii_case(authority))
+}
+
+/// Middleware over the whole router.
+pub async fn protect(
+    State(policy): State<Arc<CsrfPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if policy.allows(request.method(), request.uri(), request.headers()) {
+        return next.run(request).await;
+    }
+    tracing::info!(
+        origin = ?request.headers().get(header::ORIGIN),
+        sec_fetch_site = ?request.headers().get("sec-fetch-site"),
+        "cross-site cookie-authenticated request refused"
+    );
+    ApiError::CrossSite.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn allows(method: Method, pairs: &[(&'static str, &'static str)]) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        let policy = CsrfPolicy::new(&["https://app.example.com".into()]);
+        policy.allows(&method, &"/graphql".parse().unwrap(), &headers)
+    }
+
+    const COOKIE: (&str, &str) = ("cookie", "__session=token");
+
+    #[test]
+    fn cookie_requests_from_other_sites_are_refused() {
+        assert!(!allows(
+            Method::POST,
+            &[COOKIE, ("sec-fetch-site", "cross-site")]
+        ));
+        assert!(!allows(
+            Method::POST,
+            &[
+                COOKIE,
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://evil.example.com")
+            ]
+        ));
+        assert!(!allows(
+            Method::POST,
+            &[COOKIE, ("origin", "https://evil.test")]
+        ));
+        assert!(!allows(Method::POST, &[COOKIE, ("origin", "null")]));
+        // A WebSocket upgrade is a GET, and still checked.
+        assert!(!allows(
+            Method::GET,
+            &[
+                COOKIE,
+                ("upgrade", "websocket"),
+                ("origin", "https://evil.test")
+            ]
+        ));
+    }
+
+    #[test]
+    fn same_origin_trusted_origins_and_other_credentials_pass() {
+        assert!(allows(
+            Method::POST,
+            &[COOKIE, ("sec-fetch-site", "same-origin")]
+        ));
+        assert!(allows(
+            Method::POST,
+            &[
+                COOKIE,
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "https://app.example.com")
+            ]
+        ));
+        assert!(allows(
+            Method::POST,
+            &[COOKIE, ("origin", "https://api.example.com")]
+        ));
+        assert!(allows(Method::POST, &[COOKIE]));
+        assert!(allows(
+            Method::GET,
+            &[COOKIE, ("sec-fetch-site", "cross-site")]
+        ));
+        assert!(allows(
+            Method::POST,
+            &[
+                COOKIE,
+                ("authorization", "Bearer x"),
+                ("sec-fetch-site", "cross-site")
+            ]
+        ));
+        assert!(allows(Method::POST, &[("sec-fetch-site", "cross-site")]));
+    }
+}

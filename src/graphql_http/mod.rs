@@ -1,0 +1,374 @@
+//! GraphQL over HTTP: how `/graphql` reads a request and writes a response.
+//!
+//! - `POST` with an `application/json` body (a `charset` parameter is fine). Any other content
+//!   type is 415: `text/plain`, `multipart/form-data` and `application/x-www-form-urlencoded` are
+//!   what a browser sends cross-site without a CORS preflight, so accepting them would let any
+//!   site post to the API with the user's cookie (see [`csrf`] for the second line of defence).
+//! - `GET /graphql?query=…&variables=…&operationName=…` runs queries only; a mutation over `GET`
+//!   is 405 with `Allow: POST` (the check is in [`crate::graphql::limits`], on the parsed
+//!   document). A `GET` without `query` is the playground page, when it is on.
+//! - The body is at most `GRAPHQL_MAX_BODY_BYTES` (413). A JSON array (a batch) is refused with
+//!   400: every limit here is per request, and a batch would multiply them (a 1,000-item batch
+//!   is 1,000 operations under one timeout and one body limit); Clerk frontends (Apollo Client,
+//!   urql, Relay) do not batch by default.
+//! - Status: parse and validation errors (limits included) are 400 with `GRAPHQL_PARSE_FAILED` /
+//!   `GRAPHQL_VALIDATION_FAILED` and no `data`; a response with data is 200, field errors or not.
+//! - Errors coded `INTERNAL_SERVER_ERROR` are masked and carry `extensions.requestId`.
+//! - The content type is `application/graphql-response+json` when the client's `Accept` names it,
+//!   else `application/json` ([`negotiate_content_type`], for every GraphQL-shaped response,
+//!   including the HTTP-level errors of [`crate::error::ApiError`]).
+
+pub mod csrf;
+pub mod guards;
+
+use async_graphql::{ServerError, Value};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::graphql::limits::{
+    BAD_REQUEST, PARSE_FAILED, QueriesOnly, REASON_METHOD_NOT_ALLOWED, VALIDATION_FAILED,
+};
+
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request id `SetRequestIdLayer` put on the request.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// `true` when `Content-Type` is `application/json`, with or without parameters.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `true` when the URI carries a `query` parameter (a GraphQL request rather than the page).
+pub fn has_query_parameter(uri: &Uri) -> bool {
+    uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("query"))
+    })
+}
+
+/// What the gate in front of `/graphql` decides before authentication runs.
+pub enum Gate {
+    /// A GraphQL request: authenticate it and run it.
+    Execute,
+    /// `GET` without `query`: the playground page (or 405 when it is off).
+    Playground,
+    Refuse(ApiError),
+}
+
+pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
+    if method == Method::GET || method == Method::HEAD {
+        if has_query_parameter(uri) {
+            Gate::Execute
+        } else {
+            Gate::Playground
+        }
+    } else if method == Method::POST && !is_json(headers) {
+        Gate::Refuse(ApiError::UnsupportedMediaType)
+    } else {
+        Gate::Execute
+    }
+}
+
+/// The answer to a `GET /graphql` without `query` when the playground is off.
+pub fn no_playground() -> Response {
+    ApiError::MethodNotAllowed(
+        "GET /graphql needs a `query` parameter (the playground is off); or POST a JSON body."
+            .into(),
+    )
+    .into_response()
+}
+
+/// `GET /graphql?query=…`: the request, marked so that only a query runs.
+pub fn read_get(uri: &Uri) -> Result<async_graphql::Request, ApiError> {
+    let request = async_graphql::http::parse_query_string(uri.query().unwrap_or_default())
+        .map_err(|error| ApiError::BadRequest {
+            reason: "invalid_parameters",
+            message: format!("The query string is not a GraphQL request: {error}."),
+        })?;
+    Ok(request.data(QueriesOnly))
+}
+
+/// `POST /graphql`: the JSON body, at most `max_body_bytes`, one request (no batch).
+pub async fn read_post(
+    request: Request,
+    max_body_bytes: usize,
+) -> Result<async_graphql::Request, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit: max_body_bytes,
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max_body_bytes as u64) {
+        return Err(too_large);
+    }
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(too_large);
+        }
+        Err(rejection) => {
+            return Err(ApiError::BadRequest {
+                reason: "invalid_body",
+                message: format!("The request body could not be read: {rejection}."),
+            });
+        }
+    };
+    parse_body(&body)
+}
+
+fn parse_body(body: &[u8]) -> Result<async_graphql::Request, ApiError> {
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return Err(ApiError::BadRequest {
+            reason: "batch_not_supported",
+            message: "Batched requests (a JSON array) are not supported: send one request per \
+                      HTTP request."
+                .into(),
+        });
+    }
+    let request: async_graphql::Request =
+        serde_json::from_slice(body).map_err(|error| ApiError::BadRequest {
+            reason: "invalid_json",
+            message: format!(
+                "The body is not a GraphQL request (a JSON object with `query`): {error}."
+            ),
+        })?;
+    if request.query.trim().is_empty() {
+        return Err(ApiError::BadRequest {
+            reason: "missing_query",
+            message: "The request has no `query`.".into(),
+        });
+    }
+    Ok(request)
+}
+
+/// The HTTP response for a GraphQL response: status, masking, headers.
+pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) -> Response {
+    for error in &mut response.errors {
+        if code_of(error) == Some("INTERNAL_SERVER_ERROR") {
+            mask(error, request_id);
+        }
+    }
+    // A request error: nothing ran (no data, no error with a path).
+    let request_error = response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    let mut status = StatusCode::OK;
+    if request_error {
+        for error in &mut response.errors {
+            if code_of(error).is_none() {
+                error
+                    .extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", BAD_REQUEST);
+            }
+        }
+        let reasons = |reason: &str| {
+            response.errors.iter().any(|error| {
+                matches!(
+                    error.extensions.as_ref().and_then(|e| e.get("reason")),
+                    Some(Value::String(r)) if r == reason
+                )
+            })
+        };
+        if reasons(REASON_METHOD_NOT_ALLOWED) {
+            status = StatusCode::METHOD_NOT_ALLOWED;
+        } else if response.errors.iter().all(|error| {
+            matches!(
+                code_of(error),
+                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST)
+            )
+        }) {
+            status = StatusCode::BAD_REQUEST;
+        }
+    }
+
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "could not serialise a GraphQL response");
+            return ApiError::Internal {
+                request_id: request_id.map(str::to_string),
+            }
+            .into_response();
+        }
+    };
+    if request_error && let Some(object) = body.as_object_mut() {
+        // GraphQL over HTTP: a request error has no `data` entry at all.
+        object.remove("data");
+    }
+    let mut http = (
+        status,
+        [(header::CONTENT_TYPE, GRAPHQL_RESPONSE_JSON)],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        http.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if response.errors.is_empty()
+        && let Some(cache_control) = response.cache_control.value()
+        && let Ok(value) = HeaderValue::from_str(&cache_control)
+    {
+        http.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    http.headers_mut().extend(response.http_headers);
+    http
+}
+
+fn code_of(error: &ServerError) -> Option<&str> {
+    match error.extensions.as_ref()?.get("code")? {
+        Value::String(code) => Some(code),
+        _ => None,
+    }
+}
+
+/// Whatever the resolver put in the message or the extensions stays in the log.
+fn mask(error: &mut ServerError, request_id: Option<&str>) {
+    if error.message != "Internal server error." {
+        tracing::error!(message = %error.message, request_id, "internal error in a resolver");
+    }
+    error.message = "Internal server error.".into();
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "INTERNAL_SERVER_ERROR");
+    if let Some(request_id) = request_id {
+        extensions.set("requestId", request_id);
+    }
+    error.extensions = Some(extensions);
+}
+
+/// Middleware: a GraphQL-shaped response is `application/graphql-response+json` only for
+/// clients that ask for it (GraphQL over HTTP); others, and legacy clients, get
+/// `application/json`. Responses of other kinds pass untouched.
+pub async fn negotiate_content_type(request: Request, next: Next) -> Response {
+    let wants_graphql_response = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let media_type = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|param| {
+                let param = param.trim().replace(' ', "");
+                param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
+            });
+            media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON) && !refused
+        });
+    let mut response = next.run(request).await;
+    let is_graphql = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value == GRAPHQL_RESPONSE_JSON);
+    if is_graphql && !wants_graphql_response {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_graphql::{ErrorExtensionValues, PathSegment};
+
+    fn coded(message: &str, code: &str, path: bool) -> ServerError {
+        let mut error = ServerError::new(message, None);
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", code);
+        extensions.set("detail", "connection refused at 10.0.0.3");
+        error.extensions = Some(extensions);
+        if path {
+            error.path = vec![PathSegment::Field("me".into())];
+        }
+        error
+    }
+
+    async fn json(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_errors_are_masked_and_carry_the_request_id() {
+        let mut response = async_graphql::Response::new(
+            Value::from_json(serde_json::json!({"me": null, "health": "ok"})).unwrap(),
+        );
+        response.errors = vec![coded(
+            "duplicate key value violates unique constraint users_pkey",
+            "INTERNAL_SERVER_ERROR",
+            true,
+        )];
+        let http = respond(response, Some("req-42"));
+        assert_eq!(http.status(), StatusCode::OK);
+        let body = json(http).await;
+        let error = &body["errors"][0];
+        assert_eq!(error["message"], "Internal server error.");
+        assert_eq!(
+            error["extensions"],
+            serde_json::json!({"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"})
+        );
+        assert_eq!(body["data"]["health"], "ok");
+    }
+
+    #[tokio::test]
+    async fn request_errors_are_400_without_data() {
+        let response = async_graphql::Response::from_errors(vec![coded(
+            "Unknown field",
+            VALIDATION_FAILED,
+            false,
+        )]);
+        let http = respond(response, None);
+        assert_eq!(http.status(), StatusCode::BAD_REQUEST);
+        let body = json(http).await;
+        assert!(body.get("data").is_none(), "{body}");
+    }
+
+    #[test]
+    fn content_types_and_batches() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(is_json(&headers));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&headers));
+        assert!(matches!(
+            parse_body(b"  [{\"query\": \"{ health }\"}]"),
+            Err(ApiError::BadRequest {
+                reason: "batch_not_supported",
+                ..
+            })
+        ));
+        assert!(has_query_parameter(
+            &"/graphql?query=%7B%7D".parse().unwrap()
+        ));
+        assert!(!has_query_parameter(&"/graphql?queryx=1".parse().unwrap()));
+    }
+}

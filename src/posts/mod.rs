@@ -1,0 +1,10 @@
+//! The example domain: posts owned by users. Copy its shape for your own types: validation rules
+//! ([`rules`]), statements ([`store`]), real-time events ([`events`]); access decisions and the
+//! GraphQL face live in `graphql::post`.
+
+pub mod events;
+pub mod rules;
+pub mod store;
+
+pub use events::{PostEvent, PostEventKind, PostEvents};
+pub use store::{Listing, NewPost, PostChanges, PostPage};

@@ -1,0 +1,126 @@
+//! Reading and writing posts. Who may do what is decided by the caller (see
+//! `graphql::post`); this module only knows visibility filters and the statements.
+
+use chrono::{DateTime, Utc};
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::db::posts::{ActiveModel, Column, Entity as Posts, Model as Post};
+
+pub struct NewPost {
+    pub title: String,
+    pub body: String,
+    pub published: bool,
+}
+
+/// The fields to change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct PostChanges {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub published: Option<bool>,
+}
+
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    author_id: &str,
+    post: NewPost,
+    now: DateTime<Utc>,
+) -> Result<Post, DbErr> {
+    ActiveModel {
+        id: Set(Uuid::now_v7()),
+        author_id: Set(author_id.to_string()),
+        title: Set(post.title),
+        body: Set(post.body),
+        published: Set(post.published),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Post>, DbErr> {
+    Posts::find_by_id(id).one(db).await
+}
+
+pub async fn update<C: ConnectionTrait>(
+    db: &C,
+    post: Post,
+    changes: PostChanges,
+    now: DateTime<Utc>,
+) -> Result<Post, DbErr> {
+    ActiveModel {
+        id: Set(post.id),
+        title: changes.title.map_or(NotSet, Set),
+        body: changes.body.map_or(NotSet, Set),
+        published: changes.published.map_or(NotSet, Set),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+}
+
+/// True when a row was deleted.
+pub async fn delete<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<bool, DbErr> {
+    Ok(Posts::delete_by_id(id).exec(db).await?.rows_affected > 0)
+}
+
+/// Which posts a listing shows.
+pub enum Listing<'a> {
+    /// Everyone's published posts.
+    Published,
+    /// One author's published posts, or all of them (drafts too) for the author themself.
+    ByAuthor {
+        author_id: &'a str,
+        with_drafts: bool,
+    },
+}
+
+pub struct PostPage {
+    pub posts: Vec<Post>,
+    pub has_next_page: bool,
+}
+
+/// Up to `first` posts, newest first, strictly older than the post `after` (UUID v7 ids sort by
+/// creation time, so the id is the cursor).
+pub async fn page<C: ConnectionTrait>(
+    db: &C,
+    listing: Listing<'_>,
+    first: u64,
+    after: Option<Uuid>,
+) -> Result<PostPage, DbErr> {
+    let mut condition = Condition::all();
+    match listing {
+        Listing::Published => condition = condition.add(Column::Published.eq(true)),
+        Listing::ByAuthor {
+            author_id,
+            with_drafts,
+        } => {
+            condition = condition.add(Column::AuthorId.eq(author_id));
+            if !with_drafts {
+                condition = condition.add(Column::Published.eq(true));
+            }
+        }
+    }
+    if let Some(after) = after {
+        condition = condition.add(Column::Id.lt(after));
+    }
+    let mut posts = Posts::find()
+        .filter(condition)
+        .order_by_desc(Column::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next_page = posts.len() as u64 > first;
+    posts.truncate(first as usize);
+    Ok(PostPage {
+        posts,
+        has_next_page,
+    })
+}

@@ -1,0 +1,455 @@
+//! HTTP hardening of `/graphql` (issue 5): GET runs queries only, JSON bodies only, cross-site
+//! cookie requests refused, CORS preflight, request errors as 400 with codes, introspection and
+//! playground switches. Each test ends by checking the server still serves.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
+use crate::limits::assert_still_serving;
+use crate::tokens::{TestKey, session_claims};
+
+const FRONTEND: &str = "http://localhost:3000";
+
+async fn reply(response: reqwest::Response) -> GraphqlReply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
+    GraphqlReply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn graphql_url(app: &TestApp, params: &[(&str, &str)]) -> reqwest::Url {
+    reqwest::Url::parse_with_params(&format!("{}/graphql", app.address), params).unwrap()
+}
+
+async fn get_graphql(app: &TestApp, params: &[(&str, &str)]) -> GraphqlReply {
+    let response = app
+        .client
+        .get(graphql_url(app, params))
+        .send()
+        .await
+        .unwrap();
+    reply(response).await
+}
+
+fn bearer(user: &str) -> String {
+    format!("Bearer {}", TestKey::primary().sign(&session_claims(user)))
+}
+
+fn session_cookie(user: &str) -> String {
+    format!(
+        "__session={}",
+        TestKey::primary().sign(&session_claims(user))
+    )
+}
+
+#[tokio::test]
+async fn get_runs_queries() {
+    let app = spawn_app().await;
+    let plain = get_graphql(&app, &[("query", "{ health }")]).await;
+    assert_eq!(plain.status, StatusCode::OK, "body: {}", plain.body);
+    assert_eq!(plain.body, json!({"data": {"health": "ok"}}));
+    assert_eq!(plain.headers["content-type"], "application/json");
+
+    // Variables and operationName as query parameters; the token is read as for POST.
+    let response = app
+        .client
+        .get(graphql_url(
+            &app,
+            &[
+                (
+                    "query",
+                    "query Who($x: Boolean!) { viewer @include(if: $x) { userId } } \
+                     query Other { health }",
+                ),
+                ("variables", r#"{"x": true}"#),
+                ("operationName", "Who"),
+            ],
+        ))
+        .header("authorization", bearer("user_get"))
+        .header("accept", "application/graphql-response+json")
+        .send()
+        .await
+        .unwrap();
+    let signed_in = reply(response).await;
+    signed_in.assert_signed_in_as("user_get");
+    assert_eq!(
+        signed_in.headers["content-type"],
+        "application/graphql-response+json"
+    );
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn a_mutation_over_get_is_405_and_does_not_run() {
+    let app = spawn_app().await;
+    let mutation = r#"mutation { createPost(input: {title: "via GET", published: true}) { id } }"#;
+    let response = app
+        .client
+        .get(graphql_url(&app, &[("query", mutation)]))
+        .header("authorization", bearer("user_get"))
+        .send()
+        .await
+        .unwrap();
+    let refused = reply(response).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "body: {}",
+        refused.body
+    );
+    assert_eq!(refused.headers["allow"], "POST");
+    assert_eq!(refused.code(), Some("BAD_REQUEST"));
+    assert_eq!(refused.reason(), Some("method_not_allowed"));
+    assert!(refused.body.get("data").is_none());
+
+    let posts = app.post_graphql("{ posts { nodes { title } } }", &[]).await;
+    assert_eq!(
+        posts.body["data"]["posts"]["nodes"],
+        json!([]),
+        "{}",
+        posts.body
+    );
+    // The same mutation over POST is fine: it was refused for the method only.
+    let created = app
+        .post_graphql(mutation, &[("authorization", &bearer("user_get"))])
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "body: {}", created.body);
+    assert!(
+        created.body["data"]["createPost"]["id"].is_string(),
+        "{}",
+        created.body
+    );
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn get_without_query_is_the_playground_or_405() {
+    let app = spawn_app().await;
+    let page = app.get("/graphql").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("graphiql"));
+
+    let off = spawn_app_with(AppOptions::default().var("GRAPHQL_PLAYGROUND", "false")).await;
+    let refused = reply(off.get("/graphql").await).await;
+    assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(refused.headers["allow"], "POST");
+    assert_eq!(refused.reason(), Some("method_not_allowed"));
+    assert_still_serving(&off).await;
+}
+
+#[tokio::test]
+async fn bodies_other_than_json_are_415_even_with_the_session_cookie() {
+    let app = spawn_app().await;
+    let cookie = session_cookie("user_form");
+    for (content_type, body) in [
+        (
+            "text/plain",
+            r#"{"query": "{ viewer { userId } }"}"#.to_string(),
+        ),
+        (
+            "multipart/form-data; boundary=X",
+            "--X\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n\
+             {\"query\": \"{ viewer { userId } }\"}\r\n--X--\r\n"
+                .to_string(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "query=%7B%20viewer%20%7B%20userId%20%7D%20%7D".to_string(),
+        ),
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", content_type)
+            .header("cookie", &cookie)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let refused = reply(response).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type}: {}",
+            refused.body
+        );
+        assert_eq!(refused.code(), Some("BAD_REQUEST"));
+        assert_eq!(refused.reason(), Some("unsupported_media_type"));
+    }
+    // JSON with a charset parameter is JSON.
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json; charset=utf-8")
+        .header("cookie", &cookie)
+        .body(r#"{"query": "{ viewer { userId } }"}"#)
+        .send()
+        .await
+        .unwrap();
+    reply(response).await.assert_signed_in_as("user_form");
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn cross_site_cookie_requests_are_403() {
+    let app = spawn_app_with(AppOptions::default().var("CORS_ALLOWED_ORIGINS", FRONTEND)).await;
+    let cookie = session_cookie("user_csrf");
+    let query = "{ viewer { userId } }";
+    for headers in [
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ],
+        vec![
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://other.localhost:3000"),
+        ],
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+    ] {
+        let mut all = headers.clone();
+        all.push(("cookie", &cookie));
+        let refused = app.post_graphql(query, &all).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{headers:?}: {}",
+            refused.body
+        );
+        assert_eq!(refused.code(), Some("FORBIDDEN"));
+        assert_eq!(refused.reason(), Some("csrf"));
+        assert!(refused.body.get("data").is_none());
+    }
+
+    // The same cookie from the server's own origin, or from an allowed one, is fine.
+    let own = app.address.clone();
+    for headers in [
+        vec![("sec-fetch-site", "same-origin"), ("origin", own.as_str())],
+        vec![("origin", own.as_str())],
+        vec![("sec-fetch-site", "cross-site"), ("origin", FRONTEND)],
+        vec![],
+    ] {
+        let mut all = headers.clone();
+        all.push(("cookie", &cookie));
+        app.post_graphql(query, &all)
+            .await
+            .assert_signed_in_as("user_csrf");
+    }
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn bearer_requests_from_an_allowed_origin_work_and_get_cors_headers() {
+    let app = spawn_app_with(AppOptions::default().var("CORS_ALLOWED_ORIGINS", FRONTEND)).await;
+    let reply = app
+        .post_graphql(
+            "{ viewer { userId } }",
+            &[
+                ("authorization", &bearer("user_spa")),
+                ("origin", FRONTEND),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    reply.assert_signed_in_as("user_spa");
+    assert_eq!(reply.headers["access-control-allow-origin"], FRONTEND);
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn cors_preflight_answers_allowed_origins_only() {
+    let app = spawn_app_with(AppOptions::default().var("CORS_ALLOWED_ORIGINS", FRONTEND)).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight(FRONTEND).await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], FRONTEND);
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(
+        !other.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        other.headers()
+    );
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn parse_errors_are_400_graphql_parse_failed() {
+    let app = spawn_app().await;
+    let reply = app.post_graphql("{ health", &[]).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "body: {}",
+        reply.body
+    );
+    assert_eq!(reply.code(), Some("GRAPHQL_PARSE_FAILED"));
+    assert!(reply.body.get("data").is_none(), "body: {}", reply.body);
+    assert!(reply.body["errors"][0]["locations"].is_array());
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn validation_errors_are_400_and_field_errors_200() {
+    let app = spawn_app().await;
+    for query in [
+        "{ nope }",
+        "{ user(id: 12.5) { id } }",
+        "{ users(first: \"many\") { nodes { id } } }",
+        "query A { health } query B { health }",
+    ] {
+        let reply = app.post_graphql(query, &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
+        assert!(
+            matches!(
+                reply.code(),
+                Some("GRAPHQL_VALIDATION_FAILED" | "BAD_REQUEST")
+            ),
+            "{query}: {}",
+            reply.body
+        );
+        assert!(reply.body.get("data").is_none(), "{query}: {}", reply.body);
+    }
+    let reply = app.post_graphql("{ nope }", &[]).await;
+    assert_eq!(reply.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+
+    // A field error is part of a normal answer.
+    let reply = app.post_graphql("{ me { id } health }", &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.body);
+    assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
+    assert_eq!(reply.body["data"]["health"], "ok");
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn malformed_requests_and_batches_are_400() {
+    let app = spawn_app().await;
+    let post = |body: String| {
+        app.client
+            .post(format!("{}/graphql", app.address))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let batch: Vec<Value> = (0..1000).map(|_| json!({"query": "{ health }"})).collect();
+    let refused = reply(post(serde_json::to_string(&batch).unwrap()).await.unwrap()).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "body: {}",
+        refused.body
+    );
+    assert_eq!(refused.code(), Some("BAD_REQUEST"));
+    assert_eq!(refused.reason(), Some("batch_not_supported"));
+
+    for (body, reason) in [
+        ("{\"query\": ", "invalid_json"),
+        ("{\"variables\": {}}", "missing_query"),
+        ("\"{ health }\"", "invalid_json"),
+    ] {
+        let refused = reply(post(body.into()).await.unwrap()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            refused.body
+        );
+        assert_eq!(refused.reason(), Some(reason), "{body}: {}", refused.body);
+    }
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn introspection_off_refuses_schema_queries() {
+    let app = spawn_app_with(AppOptions::default().var("GRAPHQL_INTROSPECTION", "false")).await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Query\") { name } }",
+        "{ ...F } fragment F on Query { __schema { types { name } } }",
+    ] {
+        let reply = app.post_graphql(query, &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            reply.body
+        );
+        assert_eq!(reply.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+        assert_eq!(reply.reason(), Some("introspection_disabled"));
+    }
+    // `__typename` is not introspection of the schema.
+    let reply = app.post_graphql("{ __typename health }", &[]).await;
+    assert_eq!(
+        reply.body,
+        json!({"data": {"__typename": "Query", "health": "ok"}})
+    );
+    assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn production_defaults_turn_off_playground_and_introspection() {
+    let app = spawn_app_with(AppOptions::default().var("APP_ENV", "production")).await;
+    assert_eq!(
+        app.get("/graphql").await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let reply = app
+        .post_graphql("{ __schema { queryType { name } } }", &[])
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::BAD_REQUEST,
+        "body: {}",
+        reply.body
+    );
+    assert_eq!(reply.reason(), Some("introspection_disabled"));
+
+    // Either switch can be turned back on explicitly.
+    let on = spawn_app_with(
+        AppOptions::default()
+            .var("APP_ENV", "production")
+            .var("GRAPHQL_PLAYGROUND", "true")
+            .var("GRAPHQL_INTROSPECTION", "true"),
+    )
+    .await;
+    assert_eq!(on.get("/graphql").await.status(), StatusCode::OK);
+    let reply = on
+        .post_graphql("{ __schema { queryType { name } } }", &[])
+        .await;
+    assert_eq!(reply.body["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_still_serving(&app).await;
+}

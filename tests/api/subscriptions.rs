@@ -1,0 +1,273 @@
+//! Subscriptions over `/graphql/ws` (issue 5): authentication at `connection_init`, close codes,
+//! directives on subscription fields, and revocation by webhook.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, protocol::CloseFrame};
+
+use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
+use crate::test_db::Backend;
+use crate::tokens::{TestKey, session_claims, with};
+use crate::webhooks_sign::event;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const PATIENCE: Duration = Duration::from_secs(5);
+
+fn token(user_id: &str) -> String {
+    TestKey::primary().sign(&with(
+        session_claims(user_id),
+        json!({"sid": format!("sess_{user_id}")}),
+    ))
+}
+
+async fn connect(app: &TestApp, protocol: &str, cookie: Option<&str>) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(protocol).unwrap(),
+    );
+    if let Some(cookie) = cookie {
+        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message (pings skipped); `None` when the server closed.
+async fn next(socket: &mut Socket) -> Result<Value, Option<CloseFrame>> {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message in time");
+        match message {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" || value["type"] == "ka" {
+                    continue;
+                }
+                return Ok(value);
+            }
+            Some(Ok(Message::Close(frame))) => return Err(frame),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+async fn init(socket: &mut Socket, payload: Value) {
+    send(
+        socket,
+        json!({"type": "connection_init", "payload": payload}),
+    )
+    .await;
+    assert_eq!(next(socket).await.unwrap()["type"], "connection_ack");
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+    send(
+        socket,
+        json!({"type": "subscribe", "id": id, "payload": {"query": query}}),
+    )
+    .await;
+}
+
+async fn create_post(app: &TestApp, user_id: &str, title: &str) -> GraphqlReply {
+    let query = format!(
+        r#"mutation {{ createPost(input: {{title: "{title}", published: true}}) {{ id }} }}"#
+    );
+    let reply = app
+        .post_graphql(
+            &query,
+            &[("authorization", &format!("Bearer {}", token(user_id)))],
+        )
+        .await;
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    reply
+}
+
+async fn spawn() -> TestApp {
+    let app = spawn_app_on(Backend::Sqlite).await;
+    app.clerk.add_users(vec![
+        crate::fake_clerk::clerk_user_json("user_a", None),
+        crate::fake_clerk::clerk_user_json("user_b", None),
+    ]);
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_subscriber_gets_its_own_post_events_only() {
+    let app = spawn().await;
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(
+        &mut socket,
+        json!({"Authorization": format!("Bearer {}", token("user_a"))}),
+    )
+    .await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription { myPostEvents { kind post { title author { id } } } }",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // the stream is registered
+
+    create_post(&app, "user_b", "Not yours").await;
+    create_post(&app, "user_a", "Yours").await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(first["type"], "next", "{first}");
+    assert_eq!(
+        first["payload"]["data"]["myPostEvents"],
+        json!({"kind": "CREATED", "post": {"title": "Yours", "author": {"id": "user_a"}}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anyone_may_watch_published_posts_and_the_legacy_protocol_works() {
+    let app = spawn().await;
+    let mut socket = connect(&app, "graphql-ws", None).await;
+    init(&mut socket, json!({})).await;
+    send(&mut socket, json!({"type": "start", "id": "1", "payload": {"query": "subscription { postPublished { title } }"}})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    create_post(&app, "user_b", "Hello world").await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "data", "{message}");
+    assert_eq!(
+        message["payload"]["data"]["postPublished"]["title"],
+        "Hello world"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_subscriber_is_refused_a_guarded_subscription() {
+    let app = spawn().await;
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription { ...Mine } fragment Mine on Subscription { myPostEvents { kind } }",
+    )
+    .await;
+    // Refused before any stream starts: one result carrying the error, then completion.
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
+    let error = &message["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{message}");
+    assert_eq!(error["path"], json!(["myPostEvents"]), "{message}");
+    assert_eq!(
+        next(&mut socket).await.unwrap(),
+        json!({"type": "complete", "id": "1"})
+    );
+    // The connection is still usable.
+    subscribe(&mut socket, "2", "subscription { postPublished { title } }").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    create_post(&app, "user_a", "Still serving").await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(
+        message["payload"]["data"]["postPublished"]["title"], "Still serving",
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_closes_with_4403_and_a_cookie_works() {
+    let app = spawn().await;
+    for payload in [
+        json!({"Authorization": "Bearer not.a.token"}),
+        json!({"token": TestKey::secondary().sign(&session_claims("user_a"))}),
+    ] {
+        let mut socket = connect(&app, "graphql-transport-ws", None).await;
+        send(
+            &mut socket,
+            json!({"type": "connection_init", "payload": payload}),
+        )
+        .await;
+        let frame = next(&mut socket).await.unwrap_err().expect("a close frame");
+        assert_eq!(frame.code, CloseCode::Library(4403));
+    }
+    // The `__session` cookie of the upgrade request, when the payload has no token.
+    let cookie = format!("__session={}", token("user_a"));
+    let mut socket = connect(&app, "graphql-transport-ws", Some(&cookie)).await;
+    init(&mut socket, json!({})).await;
+    subscribe(&mut socket, "1", "subscription { myPostEvents { kind } }").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    create_post(&app, "user_a", "Via cookie").await;
+    assert_eq!(
+        next(&mut socket).await.unwrap()["payload"]["data"]["myPostEvents"]["kind"],
+        "CREATED"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_with_4408() {
+    let app = spawn_app_on(Backend::SqliteMemory).await;
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    let closed = tokio::time::timeout(Duration::from_secs(15), socket.next())
+        .await
+        .expect("closed within the 10 s initialisation timeout");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.code, CloseCode::Library(4408)),
+        other => panic!("expected a 4408 close, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
+    let app = spawn().await;
+    let mut a = connect(&app, "graphql-transport-ws", None).await;
+    init(
+        &mut a,
+        json!({"Authorization": format!("Bearer {}", token("user_a"))}),
+    )
+    .await;
+    subscribe(&mut a, "1", "subscription { myPostEvents { kind } }").await;
+    let mut b = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut b, json!({"token": token("user_b")})).await;
+    subscribe(&mut b, "1", "subscription { postPublished { title } }").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let deleted = json!({"id": "user_a", "deleted": true, "object": "user"});
+    assert_eq!(
+        app.deliver("msg_del_a", &event("user.deleted", deleted))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        next(&mut a).await.unwrap(),
+        json!({"type": "complete", "id": "1"})
+    );
+
+    let revoked =
+        json!({"id": "sess_user_b", "object": "session", "user_id": "user_b", "status": "revoked"});
+    assert_eq!(
+        app.deliver("msg_rev_b", &event("session.revoked", revoked))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        next(&mut b).await.unwrap(),
+        json!({"type": "complete", "id": "1"})
+    );
+}
