@@ -6,10 +6,11 @@
 //! `scripts/vendor-graphiql` (pinned versions, tarball integrity checked, sha256 of every file in
 //! `assets/graphiql/VERSIONS`); `assets/playground/` holds our own page, boot script and styles.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
-use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router, middleware};
@@ -115,7 +116,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(options: PlaygroundOptions) -> R
         .route("/graphql", get(page))
         .route(
             "/playground/config.json",
-            get(move || config(Arc::clone(&options))),
+            get(move |peer: ConnectInfo<SocketAddr>, headers: HeaderMap| {
+                config(Arc::clone(&options), peer.0, headers)
+            }),
         )
         .route("/playground/{file}", get(asset))
         .layer(middleware::map_response(security_headers))
@@ -140,9 +143,23 @@ async fn asset(Path(file): Path<String>) -> Response {
     }
 }
 
-async fn config(options: Arc<PlaygroundOptions>) -> impl IntoResponse {
+async fn config(
+    options: Arc<PlaygroundOptions>,
+    peer: SocketAddr,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let (dev_token, notice) = match &options.dev_tokens {
         None => (None, None),
+        // An admin token for anyone who asks: only for this machine. The Host check also stops
+        // a web page that rebinds its own domain name to 127.0.0.1 (DNS rebinding) from
+        // reading it, since its requests carry its own host name.
+        Some(_) if !is_local(peer, &headers) => (
+            None,
+            Some(
+                "Development mode: a development token is only offered to this machine \
+                 (http://localhost…); mint one with `clerk-graphql dev-token --role admin`.",
+            ),
+        ),
         Some(minter) => match minter.mint() {
             Ok(token) => (
                 Some(token),
@@ -172,6 +189,19 @@ async fn config(options: Arc<PlaygroundOptions>) -> impl IntoResponse {
             "notice": notice,
         })),
     )
+}
+
+/// A loopback peer that addressed us by a loopback name.
+fn is_local(peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    peer.ip().is_loopback() && matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
 async fn security_headers(mut response: Response) -> Response {

@@ -1,6 +1,6 @@
 //! The HTTP server: router, layers, start-up and graceful shutdown.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +54,10 @@ struct AppState {
     /// `GRAPHQL_MAX_BODY_BYTES`.
     max_body_bytes: usize,
 }
+
+/// How long in-flight requests may run after a shutdown signal (orchestrators usually allow
+/// 30 s between SIGTERM and SIGKILL).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 pub type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -159,18 +163,36 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+    /// for at most [`SHUTDOWN_GRACE`]. A webhook delivery is acknowledged only after its commit,
+    /// so one cut off by the deadline was never acknowledged and Svix sends it again.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        });
+        let deadline = async move {
+            match stopped.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = server.into_future() => result,
+            () = deadline => {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the shutdown grace period: stopping anyway");
+                Ok(())
+            }
+        }
     }
 }
 

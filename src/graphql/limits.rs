@@ -618,9 +618,11 @@ mod tests {
             ));
         }
         query.push_str("fragment F30 on Viewer { userId }\n");
-        let mut limits = GraphqlLimits::default();
-        limits.max_recursive_depth = 64;
-        limits.max_depth = 64;
+        let limits = GraphqlLimits {
+            max_recursive_depth: 64,
+            max_depth: 64,
+            ..GraphqlLimits::default()
+        };
         let settings = Settings {
             limits,
             introspection: true,

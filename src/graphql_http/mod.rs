@@ -23,7 +23,7 @@ pub mod guards;
 
 use async_graphql::{ServerError, Value};
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Query, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -94,13 +94,48 @@ pub fn no_playground() -> Response {
     .into_response()
 }
 
-/// `GET /graphql?query=…`: the request, marked so that only a query runs.
+/// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (`variables` and `extensions`
+/// as JSON): the request, marked so that only a query runs. Not async-graphql's
+/// `parse_query_string`, which expects `operation_name` where GraphQL over HTTP says
+/// `operationName` (both are accepted here).
 pub fn read_get(uri: &Uri) -> Result<async_graphql::Request, ApiError> {
-    let request = async_graphql::http::parse_query_string(uri.query().unwrap_or_default())
-        .map_err(|error| ApiError::BadRequest {
-            reason: "invalid_parameters",
-            message: format!("The query string is not a GraphQL request: {error}."),
-        })?;
+    #[derive(serde::Deserialize)]
+    struct Params {
+        #[serde(default)]
+        query: String,
+        #[serde(rename = "operationName", alias = "operation_name")]
+        operation_name: Option<String>,
+        variables: Option<String>,
+        extensions: Option<String>,
+    }
+    let invalid = |message: String| ApiError::BadRequest {
+        reason: "invalid_parameters",
+        message,
+    };
+    let Query(params) = Query::<Params>::try_from_uri(uri).map_err(|error| {
+        invalid(format!(
+            "The query string is not a GraphQL request: {error}."
+        ))
+    })?;
+    let json = |name: &str, value: Option<String>| match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(serde_json::Value::Null),
+        Some(value) => serde_json::from_str(&value)
+            .map_err(|error| invalid(format!("`{name}` is not JSON: {error}."))),
+    };
+    let request = serde_json::json!({
+        "query": params.query,
+        "operationName": params.operation_name.filter(|name| !name.is_empty()),
+        "variables": json("variables", params.variables)?,
+        "extensions": json("extensions", params.extensions)?,
+    });
+    let request: async_graphql::Request = serde_json::from_value(request).map_err(|error| {
+        invalid(format!(
+            "The query string is not a GraphQL request: {error}."
+        ))
+    })?;
+    if request.query.trim().is_empty() {
+        return Err(invalid("The request has no `query`.".into()));
+    }
     Ok(request.data(QueriesOnly))
 }
 

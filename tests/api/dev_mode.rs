@@ -212,3 +212,39 @@ async fn production_with_only_dev_keys_refuses_to_start() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("DEV_MODE"));
 }
+
+// A page on another host name that resolves to 127.0.0.1 (DNS rebinding) must not get the
+// admin token the playground offers to local users.
+#[tokio::test]
+async fn the_dev_token_is_only_offered_to_local_host_names() {
+    let keys = tempfile::tempdir().unwrap();
+    let app = spawn_dev_app(keys.path(), Backend::SqliteMemory).await;
+    let config: Value = app
+        .client
+        .get(format!("{}/playground/config.json", app.address))
+        .header("host", "attacker.example:8080")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["devToken"], Value::Null, "{config}");
+    assert!(
+        config["notice"].as_str().unwrap().contains("dev-token"),
+        "{config}"
+    );
+    let local: Value = app
+        .client
+        .get(format!(
+            "{}/playground/config.json",
+            app.address.replace("127.0.0.1", "localhost")
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(local["devToken"].is_string(), "{local}");
+}

@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
 use crate::limits::assert_still_serving;
 use crate::tokens::{TestKey, session_claims};
@@ -88,6 +89,7 @@ async fn get_runs_queries() {
 #[tokio::test]
 async fn a_mutation_over_get_is_405_and_does_not_run() {
     let app = spawn_app().await;
+    app.clerk.add_users(vec![clerk_user_json("user_get", None)]);
     let mutation = r#"mutation { createPost(input: {title: "via GET", published: true}) { id } }"#;
     let response = app
         .client

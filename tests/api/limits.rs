@@ -76,9 +76,9 @@ async fn raw_http(app: &TestApp, request: &[u8]) -> String {
 }
 
 /// `{ __schema { queryType { fields { type { ofType … { name } } } } } }`: a valid query of the
-/// given depth (at least 4).
+/// given depth (at least 5).
 fn introspection_of_depth(depth: usize) -> String {
-    let of_types = depth - 4;
+    let of_types = depth - 5;
     format!(
         "{{ __schema {{ queryType {{ fields {{ type {{ {} name {} }} }} }} }} }}",
         "ofType { ".repeat(of_types),

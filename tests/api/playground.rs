@@ -211,9 +211,17 @@ async fn dev_config(minter: Arc<Minter>) -> Value {
     let router = routes::<()>(PlaygroundOptions {
         dev_tokens: Some(minter),
     });
-    let request = axum::http::Request::get("/playground/config.json")
+    // A local browser: loopback peer, loopback host name (see `is_local`).
+    let mut request = axum::http::Request::get("/playground/config.json")
+        .header("host", "localhost:8080")
         .body(Body::empty())
         .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            50_000,
+        ))));
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["cache-control"], "no-store");
