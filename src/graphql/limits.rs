@@ -53,6 +53,9 @@ pub const BAD_REQUEST: &str = "BAD_REQUEST";
 /// `extensions.reason` of a mutation or subscription sent with `GET` (answered 405).
 pub const REASON_METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 
+/// Validation errors listed in a response; the rest are counted.
+const MAX_REPORTED_ERRORS: usize = 50;
+
 /// Request data set by the HTTP layer for `GET /graphql`: only a query may run, since a `GET`
 /// must stay free of side effects (GraphQL over HTTP; browsers, proxies and prefetchers replay
 /// GETs freely).
@@ -148,10 +151,23 @@ impl Extension for RequestLimitsExtension {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await.map_err(|errors| {
-            errors
+            // A document of thousands of bad arguments must not become a response of
+            // megabytes: the first errors are enough to fix it.
+            let more = errors.len().saturating_sub(MAX_REPORTED_ERRORS);
+            let mut errors: Vec<ServerError> = errors
                 .into_iter()
+                .take(MAX_REPORTED_ERRORS)
                 .map(|error| with_code(error, VALIDATION_FAILED))
-                .collect::<Vec<_>>()
+                .collect();
+            if more > 0 {
+                errors.push(coded(
+                    format!("…and {more} more validation errors."),
+                    None,
+                    VALIDATION_FAILED,
+                    None,
+                ));
+            }
+            errors
         })?;
         let limits = &self.settings.limits;
         if result.depth > limits.max_depth {

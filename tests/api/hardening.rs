@@ -348,6 +348,15 @@ async fn validation_errors_are_400_and_field_errors_200() {
     }
     let reply = app.post_graphql("{ nope }", &[]).await;
     assert_eq!(reply.code(), Some("GRAPHQL_VALIDATION_FAILED"));
+    // Hundreds of mistakes: the first 50 are listed, the rest counted.
+    let unknown: String = (0..200).map(|i| format!("x{i} ")).collect();
+    let reply = app
+        .post_graphql(&format!("{{ viewer {{ {unknown} }} }}"), &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let errors = reply.body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 51, "{}", reply.body);
+    assert_eq!(errors[50]["message"], "…and 150 more validation errors.");
 
     // A field error is part of a normal answer.
     let reply = app.post_graphql("{ me { id } health }", &[]).await;

@@ -47,16 +47,18 @@ const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 // The server, with a clean environment (nothing inherited, run from a temporary directory so
 // that no .env is read).
+// With `publicKey`, tokens signed by the test's own key are verified; without it, the server
+// is in dev mode and mints its own (keys in `workdir/.dev`).
 function startServer(port, workdir, publicKey) {
   const env = {
     APP_ENV: 'development',
     HOST: '127.0.0.1',
     PORT: String(port),
-    DATABASE_URL: `sqlite://${workdir}/browser.db?mode=rwc`,
-    CLERK_JWT_KEY: publicKey,
-    CLERK_ISSUER: ISSUER,
+    DATABASE_URL: `sqlite://${workdir}/browser-${port}.db?mode=rwc`,
+    DEV_KEYS_DIR: `${workdir}/.dev`,
     GRAPHQL_PLAYGROUND: 'true',
     RUST_LOG: 'warn',
+    ...(publicKey ? { CLERK_JWT_KEY: publicKey, CLERK_ISSUER: ISSUER } : {}),
   };
   const child = spawn(BIN, [], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = [];
@@ -128,6 +130,8 @@ async function main() {
   const host = `127.0.0.1:${port}`;
   const origin = `http://${host}`;
   let server = null;
+  let devServer = null;
+  const ownHosts = new Set([host]);
   let context = null;
   let page = null;
   try {
@@ -161,10 +165,10 @@ async function main() {
       ],
     });
 
-    // Every request of the page must stay on this server.
+    // Every request of the pages must stay on the servers under test.
     const offsite = (url) => {
       const parsed = new URL(url);
-      return parsed.protocol !== 'data:' && parsed.host !== host;
+      return parsed.protocol !== 'data:' && !ownHosts.has(parsed.host);
     };
     context.on('request', (request) => {
       if (offsite(request.url())) {
@@ -245,9 +249,13 @@ async function main() {
     await page.keyboard.press('Escape');
     await page.locator('.CodeMirror-dialog').waitFor({ state: 'detached', timeout: TIMEOUT_MS });
 
-    // Development mode (a DevTokenMinter behind config.json; with CLERK_JWT_KEY set this server
-    // is not in dev mode, so the page is handed such a config here): the token is pre-filled and
-    // the notice is on screen.
+    // Development mode, for real: a second server with no Clerk key at all mints a dev token
+    // per page load; the page pre-fills it and says so, and a guarded query works at once.
+    const devPort = await freePort();
+    const devOrigin = `http://localhost:${devPort}`;
+    ownHosts.add(`localhost:${devPort}`);
+    devServer = startServer(devPort, workdir, null);
+    await waitForHealth(`http://127.0.0.1:${devPort}`, devServer);
     const devPage = await context.newPage();
     devPage.on('console', (message) => {
       if (message.type() === 'error') {
@@ -256,24 +264,21 @@ async function main() {
     });
     devPage.on('pageerror', (error) => failures.push(`page error (dev mode): ${error.message}`));
     mkdirSync(dirname(DEV_SCREENSHOT), { recursive: true });
-    await devPage.route('**/playground/config.json', async (route) => {
-      const config = await (await route.fetch()).json();
-      config.devToken = token;
-      config.notice = 'Development mode: a development token was pre-filled.';
-      await route.fulfill({ json: config, headers: { 'cache-control': 'no-store' } });
-    });
-    await devPage.goto(`${origin}/graphql`, { waitUntil: 'load' });
+    await devPage.goto(`${devOrigin}/graphql`, { waitUntil: 'load' });
     await devPage.locator(`${headers} .CodeMirror`).waitFor({ timeout: TIMEOUT_MS });
     const prefilled = await editorText(devPage, headers);
-    if (JSON.parse(prefilled).Authorization !== `Bearer ${token}`) {
+    if (!/^Bearer ey/.test(JSON.parse(prefilled).Authorization || '')) {
       failures.push(`dev mode: the headers editor holds ${prefilled}`);
     }
     if (!(await devPage.locator('#notice', { hasText: 'development token' }).isVisible())) {
       failures.push('dev mode: the notice is not visible');
     }
-    await fillEditor(devPage, '.graphiql-query-editor', '{ viewer { userId } }');
-    await run(devPage, ['user_browser_1']);
-    console.log('dev mode: token pre-filled, notice shown, user_browser_1 shown');
+    await fillEditor(devPage, '.graphiql-query-editor', ADMIN_QUERY);
+    const devResult = await run(devPage, ['user_dev_1', 'the admin note']);
+    if (devResult.includes('FORBIDDEN') || devResult.includes('UNAUTHENTICATED')) {
+      failures.push(`dev mode: the admin query answered an error: ${devResult}`);
+    }
+    console.log('dev mode: dev token pre-filled, notice shown, user_dev_1 and the admin note shown');
     await devPage.screenshot({ path: DEV_SCREENSHOT, fullPage: true });
     await devPage.close();
 
@@ -297,18 +302,22 @@ async function main() {
     if (context) {
       await context.close().catch(() => {});
     }
-    if (server && server.exitCode === null) {
-      server.kill('SIGTERM');
-      if ((await Promise.race([server.exited, sleep(5_000).then(() => 'timeout')])) === 'timeout') {
-        server.kill('SIGKILL');
+    for (const child of [server, devServer]) {
+      if (child && child.exitCode === null) {
+        child.kill('SIGTERM');
+        if ((await Promise.race([child.exited, sleep(5_000).then(() => 'timeout')])) === 'timeout') {
+          child.kill('SIGKILL');
+        }
       }
     }
     rmSync(workdir, { recursive: true, force: true });
   }
   if (failures.length > 0) {
     console.error(`browser test FAILED:\n- ${failures.join('\n- ')}`);
-    if (server) {
-      console.error(`server output:\n${server.output()}`);
+    for (const child of [server, devServer]) {
+      if (child) {
+        console.error(`server output:\n${child.output()}`);
+      }
     }
     process.exit(1);
   }
