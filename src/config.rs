@@ -56,6 +56,7 @@ pub struct Config {
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
     pub graphql_limits: GraphqlLimits,
+    pub rate_limits: RateLimitConfig,
     pub cors_allowed_origins: Vec<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
@@ -145,6 +146,46 @@ impl Default for GraphqlLimits {
             max_root_fields: 20,
             max_body_bytes: 1024 * 1024,
             timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Rate limits and the brute-force lockout (see `rate_limit`). Quotas are requests per minute
+/// with a bucket of the same size (that many may come at once); 0 turns one limit off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_ENABLED`: all of the limits below, on or off.
+    pub enabled: bool,
+    /// `RATE_LIMIT_IP_PER_MINUTE`: GraphQL requests per client address (IPv6: per /64).
+    pub ip_per_minute: u32,
+    /// `RATE_LIMIT_USER_PER_MINUTE`: GraphQL requests per signed-in user.
+    pub user_per_minute: u32,
+    /// `WEBHOOK_RATE_LIMIT_PER_MINUTE`: webhook deliveries per address.
+    pub webhook_per_minute: u32,
+    /// `AUTH_FAILURES_PER_MINUTE`: invalid session tokens per address before a lockout.
+    pub auth_failures_per_minute: u32,
+    /// `AUTH_LOCKOUT_SECS`: the first lockout.
+    pub lockout: Duration,
+    /// `AUTH_LOCKOUT_MAX_SECS`: repeat offences lock out four times longer each, up to this.
+    pub lockout_max: Duration,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::rate_limit::TrustedProxies,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            // 20 a second sustained: room for an office of SPA users behind one NAT address.
+            ip_per_minute: 1200,
+            // 5 a second sustained: a SPA does a few requests per second at its busiest.
+            user_per_minute: 300,
+            // Svix redelivers in bursts, from a handful of addresses.
+            webhook_per_minute: 600,
+            auth_failures_per_minute: 20,
+            lockout: Duration::from_secs(60),
+            lockout_max: Duration::from_secs(900),
+            trusted_proxies: crate::rate_limit::TrustedProxies::default(),
         }
     }
 }
@@ -261,6 +302,7 @@ impl Config {
             .parse("GRAPHQL_INTROSPECTION", parse_bool)
             .unwrap_or(!production);
         let graphql_limits = parse_graphql_limits(&mut p);
+        let rate_limits = parse_rate_limits(&mut p);
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
                 let origins = split_list(v, ',');
@@ -326,6 +368,7 @@ impl Config {
             graphql_playground,
             graphql_introspection,
             graphql_limits,
+            rate_limits,
             cors_allowed_origins,
             log_filter,
             log_format,
@@ -476,6 +519,74 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_root_fields,
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
+    }
+}
+
+fn parse_rate_limits(p: &mut Parser<'_>) -> RateLimitConfig {
+    let defaults = RateLimitConfig::default();
+    let enabled = p
+        .parse("RATE_LIMIT_ENABLED", parse_bool)
+        .unwrap_or(defaults.enabled);
+    let mut per_minute = |name: &str, default: u32| {
+        p.parse(name, |v| match v.parse::<u32>() {
+            Ok(n) if n <= 1_000_000 => Ok(n),
+            _ => Err(format!(
+                "expected a number of requests per minute from 0 (no limit) to 1000000, e.g. {default}"
+            )),
+        })
+        .unwrap_or(default)
+    };
+    let ip_per_minute = per_minute("RATE_LIMIT_IP_PER_MINUTE", defaults.ip_per_minute);
+    let user_per_minute = per_minute("RATE_LIMIT_USER_PER_MINUTE", defaults.user_per_minute);
+    let webhook_per_minute = per_minute(
+        "WEBHOOK_RATE_LIMIT_PER_MINUTE",
+        defaults.webhook_per_minute,
+    );
+    let auth_failures_per_minute = p
+        .parse("AUTH_FAILURES_PER_MINUTE", |v| match v.parse::<u32>() {
+            Ok(n) if n <= 10_000 => Ok(n),
+            _ => Err(format!(
+                "expected a number of invalid tokens per minute from 0 (no lockout) to 10000, e.g. {}",
+                defaults.auth_failures_per_minute
+            )),
+        })
+        .unwrap_or(defaults.auth_failures_per_minute);
+    let mut seconds = |name: &str, default: Duration| {
+        p.parse(name, |v| match v.parse::<u64>() {
+            Ok(secs) if (1..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
+            _ => Err(format!(
+                "expected a number of seconds from 1 to 86400, e.g. {}",
+                default.as_secs()
+            )),
+        })
+        .unwrap_or(default)
+    };
+    let lockout = seconds("AUTH_LOCKOUT_SECS", defaults.lockout);
+    let lockout_max = seconds("AUTH_LOCKOUT_MAX_SECS", defaults.lockout_max);
+    if lockout_max < lockout {
+        p.problems.push(format!(
+            "AUTH_LOCKOUT_MAX_SECS: {} is below AUTH_LOCKOUT_SECS ({}); the longest lockout cannot \
+             be shorter than the first one",
+            lockout_max.as_secs(),
+            lockout.as_secs()
+        ));
+    }
+    let trusted_proxies = p
+        .parse("TRUSTED_PROXIES", |v| {
+            crate::rate_limit::TrustedProxies::parse(v).map_err(|why| {
+                format!("{why} (expected comma-separated addresses or CIDR ranges of your proxies)")
+            })
+        })
+        .unwrap_or_default();
+    RateLimitConfig {
+        enabled,
+        ip_per_minute,
+        user_per_minute,
+        webhook_per_minute,
+        auth_failures_per_minute,
+        lockout,
+        lockout_max,
+        trusted_proxies,
     }
 }
 
@@ -739,6 +850,92 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("GRAPHQL_MAX_RECURSIVE_DEPTH"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_have_defaults_overrides_and_actionable_errors() {
+        let defaults = parse(&[]).unwrap().rate_limits;
+        assert_eq!(defaults, RateLimitConfig::default());
+        assert!(defaults.enabled && defaults.trusted_proxies.is_empty());
+        assert_eq!(
+            (
+                defaults.ip_per_minute,
+                defaults.user_per_minute,
+                defaults.webhook_per_minute,
+                defaults.auth_failures_per_minute
+            ),
+            (1200, 300, 600, 20)
+        );
+        assert_eq!(
+            (defaults.lockout.as_secs(), defaults.lockout_max.as_secs()),
+            (60, 900)
+        );
+
+        let config = parse(&[
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("RATE_LIMIT_IP_PER_MINUTE", "5"),
+            ("RATE_LIMIT_USER_PER_MINUTE", "0"),
+            ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "7"),
+            ("AUTH_FAILURES_PER_MINUTE", "3"),
+            ("AUTH_LOCKOUT_SECS", "10"),
+            ("AUTH_LOCKOUT_MAX_SECS", "10"),
+            ("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8 ,fd00::/8"),
+        ])
+        .unwrap();
+        let limits = config.rate_limits;
+        assert!(!limits.enabled);
+        assert_eq!(
+            (
+                limits.ip_per_minute,
+                limits.user_per_minute,
+                limits.webhook_per_minute,
+                limits.auth_failures_per_minute
+            ),
+            (5, 0, 7, 3)
+        );
+        assert_eq!(limits.lockout, Duration::from_secs(10));
+        assert_eq!(
+            limits.trusted_proxies.to_string(),
+            "127.0.0.1, 10.0.0.0/8, fd00::/8"
+        );
+
+        let err = parse(&[
+            ("RATE_LIMIT_ENABLED", "sometimes"),
+            ("RATE_LIMIT_IP_PER_MINUTE", "lots"),
+            ("RATE_LIMIT_USER_PER_MINUTE", "-1"),
+            ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "2000000"),
+            ("AUTH_FAILURES_PER_MINUTE", "1e3"),
+            ("AUTH_LOCKOUT_SECS", "0"),
+            ("TRUSTED_PROXIES", "10.0.0.1/8, proxy.internal"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "RATE_LIMIT_ENABLED: expected true or false",
+            "RATE_LIMIT_IP_PER_MINUTE: expected a number of requests per minute from 0 (no limit)",
+            "RATE_LIMIT_USER_PER_MINUTE: expected",
+            "WEBHOOK_RATE_LIMIT_PER_MINUTE: expected",
+            "AUTH_FAILURES_PER_MINUTE: expected a number of invalid tokens per minute",
+            "AUTH_LOCKOUT_SECS: expected a number of seconds from 1 to 86400",
+            "TRUSTED_PROXIES: `10.0.0.1/8` has bits set after the /8 prefix; did you mean `10.0.0.0/8`?",
+            "`proxy.internal` is not an IP address",
+        ] {
+            assert!(err.contains(expected), "{expected} missing from {err}");
+        }
+        let err = parse(&[
+            ("AUTH_LOCKOUT_SECS", "600"),
+            ("AUTH_LOCKOUT_MAX_SECS", "300"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("AUTH_LOCKOUT_MAX_SECS: 300 is below AUTH_LOCKOUT_SECS (600)"),
+            "{err}"
+        );
+        let err = parse(&[("TRUSTED_PROXIES", "0.0.0.0/0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trusts every address"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthFailure;
+use crate::rate_limit::Limit;
 
 /// Seconds a client should wait before retrying when a dependency is down.
 const RETRY_AFTER_SECS: &str = "5";
@@ -41,6 +42,12 @@ pub enum ApiError {
     /// 500: a bug (a panic); the details are in the log under the request id.
     #[error("internal error")]
     Internal { request_id: Option<String> },
+    /// 429 with `Retry-After`: over a rate limit, or the address is locked out (`rate_limit`).
+    #[error("rate limited ({}), retry after {retry_after_secs} s", .limit.reason())]
+    RateLimited {
+        limit: Limit,
+        retry_after_secs: u64,
+    },
 }
 
 impl IntoResponse for ApiError {
@@ -57,6 +64,7 @@ impl IntoResponse for ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from_static(RETRY_AFTER_SECS),
                 );
+                response.extensions_mut().insert(failure);
                 response
             }
             ApiError::Authentication(failure) => {
@@ -76,6 +84,8 @@ impl IntoResponse for ApiError {
                         .headers_mut()
                         .insert(header::WWW_AUTHENTICATE, value);
                 }
+                // For the brute-force lockout (`rate_limit`), which counts refused tokens.
+                response.extensions_mut().insert(failure);
                 response
             }
             ApiError::BadRequest { reason, message } => graphql_error(
@@ -139,6 +149,22 @@ impl IntoResponse for ApiError {
                 None,
                 request_id.as_deref(),
             ),
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => {
+                let retry_after_secs = retry_after_secs.max(1);
+                let mut response = graphql_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    &limit.message(retry_after_secs),
+                    Some(limit.reason()),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod graphql_http;
 pub mod playground;
 pub mod posts;
+pub mod rate_limit;
 pub mod server;
 pub mod telemetry;
 pub mod users;

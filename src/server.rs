@@ -41,6 +41,7 @@ use crate::graphql_http::csrf::CsrfPolicy;
 use crate::graphql_http::{self, Gate};
 use crate::playground::DevTokenMinter;
 use crate::posts::PostEvents;
+use crate::rate_limit::{self, RateLimiter};
 use crate::webhooks::{SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
 
@@ -53,6 +54,8 @@ struct AppState {
     users: Option<Arc<UserCache>>,
     /// `GRAPHQL_MAX_BODY_BYTES`.
     max_body_bytes: usize,
+    /// Rate limits and the brute-force lockout (`rate_limit`).
+    rate_limits: Arc<RateLimiter>,
 }
 
 /// How long in-flight requests may run after a shutdown signal (orchestrators usually allow
@@ -141,6 +144,7 @@ impl Application {
             verifier,
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
+            rate_limits: Arc::new(RateLimiter::new(&config.rate_limits, Arc::clone(&clock))),
         };
         let dev_tokens = dev_keys.map(|keys| {
             Arc::new(PlaygroundDevTokens {
@@ -276,7 +280,17 @@ fn router(
     let graphql = get(graphql_get)
         .post(graphql_post)
         .route_layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // After authentication: the signed-in user's quota.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.rate_limits),
+            rate_limit::middleware::user,
+        ))
         .route_layer(middleware::from_fn_with_state(gate, graphql_gate))
+        // Before authentication: the lockout and the client address's quota.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.rate_limits),
+            rate_limit::middleware::graphql_address,
+        ))
         .route_layer(middleware::from_fn_with_state(
             limits.timeout,
             graphql_http::guards::deadline,
@@ -284,19 +298,32 @@ fn router(
     let request_id = HeaderName::from_static("x-request-id");
 
     let users = state.users.clone();
+    let rate_limits = Arc::clone(&state.rate_limits);
     let ws = WsState {
         schema: state.schema.clone(),
         verifier: Arc::clone(&state.verifier),
         viewer_data: Arc::new(move |data, viewer| insert_viewer_data(data, users.as_ref(), viewer)),
+        rate_limits: Arc::clone(&rate_limits),
     };
     let mut router = Router::new()
         .route("/graphql", graphql)
-        .route("/graphql/ws", get(websocket::upgrade).with_state(ws))
+        .route(
+            "/graphql/ws",
+            get(websocket::upgrade)
+                .with_state(ws)
+                .route_layer(middleware::from_fn_with_state(
+                    Arc::clone(&rate_limits),
+                    rate_limit::middleware::address,
+                )),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
     if let Some(webhooks) = webhooks {
-        router = router.merge(crate::webhooks::routes(webhooks));
+        // Its own per-address bound: Svix delivers in bursts.
+        router = router.merge(crate::webhooks::routes(webhooks).route_layer(
+            middleware::from_fn_with_state(rate_limits, rate_limit::middleware::webhook),
+        ));
     }
     if let Some(playground) = playground {
         // `/playground/*`, outside the authentication middleware; its `GET /graphql` page is

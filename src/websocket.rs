@@ -21,8 +21,9 @@ use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::auth::token::extract_token;
-use crate::auth::{Verified, Verifier, Viewer};
+use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
 use crate::graphql::AppSchema;
+use crate::rate_limit::{ClientIp, RateLimiter};
 
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,19 +40,23 @@ pub struct WsState {
     pub verifier: Arc<Verifier>,
     /// Adds the signed-in viewer's data (viewer, loaders safe for a connection's lifetime).
     pub viewer_data: ViewerData,
+    /// Counts the invalid tokens of `connection_init` towards the address's lockout, as over HTTP.
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 pub async fn upgrade(
     axum::extract::State(state): axum::extract::State<WsState>,
     protocol: GraphQLProtocol,
     headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     // Only cookies matter from the upgrade request; never log or keep the other headers.
     let cookies = headers.get(header::COOKIE).cloned();
+    let client = client.map(|axum::Extension(ClientIp(ip))| ip);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, state, protocol, cookies))
+        .on_upgrade(move |socket| serve(socket, state, protocol, cookies, client))
 }
 
 async fn serve(
@@ -59,6 +64,7 @@ async fn serve(
     state: WsState,
     protocol: GraphQLProtocol,
     cookies: Option<HeaderValue>,
+    client: Option<std::net::IpAddr>,
 ) {
     let first = match tokio::time::timeout(INIT_TIMEOUT, first_text(&mut socket)).await {
         Err(_) => {
@@ -86,8 +92,11 @@ async fn serve(
             (state.viewer_data)(&mut data, viewer);
         }
         Ok(None) => {}
-        Err(reason) => {
-            tracing::info!(reason, "subscription connection refused");
+        Err(failure) => {
+            tracing::info!(reason = failure.reason(), "subscription connection refused");
+            if let Some(ip) = client {
+                state.rate_limits.record_auth_failure(ip, failure).await;
+            }
             return close(socket, CLOSE_FORBIDDEN, "Forbidden").await;
         }
     }
@@ -113,12 +122,12 @@ async fn first_text(socket: &mut WebSocket) -> Option<String> {
 }
 
 /// The viewer for the connection: `Ok(None)` when no token was presented (anonymous, public
-/// subscriptions only), `Err(reason)` when one was and it failed verification.
+/// subscriptions only), `Err(failure)` when one was and it failed verification.
 async fn authenticate(
     verifier: &Verifier,
     payload: &Value,
     cookies: Option<HeaderValue>,
-) -> Result<Option<Arc<Viewer>>, &'static str> {
+) -> Result<Option<Arc<Viewer>>, AuthFailure> {
     let mut headers = HeaderMap::new();
     if let Some(cookies) = cookies {
         headers.insert(header::COOKIE, cookies);
@@ -132,18 +141,18 @@ async fn authenticate(
                 .map(|token| format!("Bearer {token}"))
         });
     if let Some(authorization) = authorization {
-        let value = HeaderValue::from_str(&authorization).map_err(|_| "token_malformed")?;
+        let value = HeaderValue::from_str(&authorization).map_err(|_| AuthFailure::Malformed)?;
         headers.insert(header::AUTHORIZATION, value);
     }
     let token = match extract_token(&headers) {
         Ok(Some((token, _))) => token,
         Ok(None) => return Ok(None),
-        Err(failure) => return Err(failure.reason()),
+        Err(failure) => return Err(failure),
     };
     match verifier.verify(token).await {
         Ok(Verified::SignedIn(viewer)) => Ok(Some(viewer)),
         Ok(Verified::Pending) => Ok(None),
-        Err(failure) => Err(failure.reason()),
+        Err(failure) => Err(failure),
     }
 }
 

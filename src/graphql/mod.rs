@@ -17,3 +17,10 @@ mod viewer;
 
 pub use loaders::user_rows;
 pub use schema::{AppSchema, RoleClaim, SchemaOptions, build_schema, sdl};
+
+/// The database, from the schema data.
+fn database<'a>(
+    ctx: &async_graphql::Context<'a>,
+) -> async_graphql::Result<&'a sea_orm::DatabaseConnection> {
+    ctx.data::<sea_orm::DatabaseConnection>()
+}

@@ -7,10 +7,10 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::access::has_app_role;
+use super::database;
 use super::errors;
 use super::loaders::UserRows;
 use super::pagination::page_size;
@@ -65,19 +65,10 @@ impl PostObject {
                 .await
                 .map_err(Arc::new),
         };
-        match author {
-            Ok(user) => Ok(user.map(UserObject)),
-            Err(error) => Err(errors::database(DbErrRef(&error).into_owned())),
-        }
-    }
-}
-
-/// `Arc<DbErr>` (what the loader shares among waiters) back to an owned error for the mapping.
-struct DbErrRef<'a>(&'a Arc<sea_orm::DbErr>);
-
-impl DbErrRef<'_> {
-    fn into_owned(self) -> sea_orm::DbErr {
-        sea_orm::DbErr::clone(self.0)
+        // The loader shares one error among its waiters, hence the clone out of the `Arc`.
+        author
+            .map(|user| user.map(UserObject))
+            .map_err(|error| errors::database(sea_orm::DbErr::clone(&error)))
     }
 }
 
@@ -176,7 +167,7 @@ impl PostMutation {
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
         let author = current_user(db, viewer, clerk.map(Arc::as_ref))
             .await
-            .map_err(provision_error)?
+            .map_err(errors::provisioning)?
             .ok_or_else(|| errors::forbidden("this account is deleted"))?;
         let post = store::create(db, &author.id, post, Utc::now())
             .await
@@ -265,18 +256,4 @@ async fn editable_post(ctx: &Context<'_>, id: &ID) -> Result<Model> {
 
 fn invalid(error: InvalidField) -> async_graphql::Error {
     errors::invalid_input_field(error.field, error.message)
-}
-
-fn provision_error(error: crate::users::ProvisionError) -> async_graphql::Error {
-    match error {
-        crate::users::ProvisionError::Database(error) => errors::database(error),
-        crate::users::ProvisionError::Clerk(error) => {
-            tracing::warn!(%error, "could not provision the author from Clerk");
-            errors::clerk_unavailable()
-        }
-    }
-}
-
-pub fn database<'a>(ctx: &Context<'a>) -> Result<&'a DatabaseConnection> {
-    ctx.data::<DatabaseConnection>()
 }

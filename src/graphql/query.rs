@@ -2,18 +2,17 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
-use sea_orm::DatabaseConnection;
 
-use super::errors;
 use super::examples::{AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, note};
 use super::post::{PostConnection, PostObject, posts_page, readable_post};
 use super::user::{UserConnection, UserObject, UsersPageRequest, users_page};
 use super::viewer::ViewerObject;
+use super::{database, errors};
 use crate::auth::Viewer;
 use crate::authz::directives::{auth, role};
 use crate::clerk::ClerkUserLoader;
 use crate::posts::Listing;
-use crate::users::{ProvisionError, current_user, find_active};
+use crate::users::{current_user, find_active};
 
 pub struct Query;
 
@@ -36,14 +35,10 @@ impl Query {
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
         let viewer = ctx.data::<Arc<Viewer>>()?;
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
-        match current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref)).await {
-            Ok(user) => Ok(user.map(UserObject)),
-            Err(ProvisionError::Database(error)) => Err(errors::database(error)),
-            Err(ProvisionError::Clerk(error)) => {
-                tracing::warn!(%error, "could not provision the user from Clerk");
-                Err(errors::clerk_unavailable())
-            }
-        }
+        let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref))
+            .await
+            .map_err(errors::provisioning)?;
+        Ok(user.map(UserObject))
     }
 
     /// A user by Clerk user id; null when unknown or deleted.
@@ -128,8 +123,4 @@ impl Query {
     async fn note(&self, id: ID) -> Option<Note> {
         note(&id)
     }
-}
-
-fn database<'a>(ctx: &Context<'a>) -> Result<&'a DatabaseConnection> {
-    ctx.data::<DatabaseConnection>()
 }

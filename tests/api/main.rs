@@ -19,6 +19,7 @@ mod limits;
 mod outages;
 mod playground;
 mod posts;
+mod properties;
 mod schema_file;
 mod shutdown;
 mod subscriptions;

@@ -1,0 +1,629 @@
+#!/usr/bin/env python3
+"""Helpers of `scripts/bench` (see bench/README.md): key pair and tokens, a fake Clerk Backend
+API, seeding, correctness samples and the results table. Needs only `cryptography` (and the
+standard library); tokens are signed by hand so that their exact shape is visible here.
+
+Subcommands:
+  keys       --dir D --users N --rotating N   RSA key pair + every token the workloads use
+  fake-clerk --port-file F [--secret S]       GET /v1/users/{id}, GET /v1/users?user_id=… ; /_stats
+  seed       --url U --dir D --posts N        users (via `me`, provisioned from the fake Clerk), posts
+  check      --url U --dir D --workload W --n N --phase before|after --out F
+  table      --results D --out F [--meta k=v …]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import concurrent.futures
+import http.client
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ISSUER = "https://bench.clerk.local"
+KID = "bench-key-1"
+CREATED_AT = 1_716_883_200_000
+
+# --------------------------------------------------------------------------------------------
+# Workloads: the request body, which tokens, and what a correct answer looks like. The wrk
+# script (bench/workload.lua) checks status + `expect` substring (+ absence of `reject`) on
+# every response of the timed run; `check` below checks a sample in full, parsed as JSON.
+# --------------------------------------------------------------------------------------------
+
+WORKLOADS = {
+    "a": {
+        "name": "(a) anonymous { health }",
+        "query": "{ health }",
+        "tokens": None,
+        "status": 200,
+        "expect": '"health":"ok"',
+        "reject": '"errors"',
+    },
+    "b": {
+        "name": "(b) anonymous { viewer { userId } }",
+        "query": "{ viewer { userId } }",
+        "tokens": None,
+        "status": 200,
+        "expect": '"viewer":null',
+        "reject": '"errors"',
+    },
+    "c": {
+        "name": "(c) viewer, 1 valid token",
+        "query": "{ viewer { userId } }",
+        "tokens": "token-member.txt",
+        "status": 200,
+        "expect": '"userId":"user_bench_0001"',
+        "reject": '"errors"',
+    },
+    "d": {
+        "name": "(d) viewer, 10k tokens rotating",
+        "query": "{ viewer { userId } }",
+        "tokens": "tokens-rotating.txt",
+        "status": 200,
+        "expect": '"userId":"user_rot_',
+        "reject": '"errors"',
+    },
+    "e": {
+        "name": "(e) expired token (401)",
+        "query": "{ viewer { userId } }",
+        "tokens": "token-expired.txt",
+        "status": 401,
+        "expect": '"reason":"token_expired"',
+        "reject": '"data"',
+    },
+    "f": {
+        "name": "(f) { me { id email } } (DB)",
+        "query": "{ me { id email } }",
+        "tokens": "token-member.txt",
+        "status": 200,
+        "expect": '"email":"user_bench_0001@example.com"',
+        "reject": '"errors"',
+    },
+    "g": {
+        "name": "(g) 50 posts + authors (DataLoader)",
+        "query": "{ posts(first: 50) { nodes { id title author { id email } } } }",
+        "tokens": None,
+        "status": 200,
+        "expect": '"author":{"id":"user_bench_',
+        "reject": '"errors"',
+    },
+    "h": {
+        "name": "(h) @role adminNote, role from Clerk (cached)",
+        "query": "{ adminNote { id } }",
+        "tokens": "token-member.txt",
+        "status": 200,
+        "expect": '{"adminNote":{"id":"admin"}}',
+        "reject": '"errors"',
+    },
+}
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def compact(value) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def user_id(i: int) -> str:
+    return f"user_bench_{i:04d}"
+
+
+# --------------------------------------------------------------------------------------------
+# keys
+# --------------------------------------------------------------------------------------------
+
+
+def mint(private_key, claims: dict) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    header = {"alg": "RS256", "typ": "JWT", "kid": KID}
+    signing_input = f"{b64u(compact(header))}.{b64u(compact(claims))}"
+    signature = private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{b64u(signature)}"
+
+
+def session_claims(sub: str, sid: str, now: int, iat: int | None = None, ttl: int = 3600) -> dict:
+    iat = now if iat is None else iat
+    # Clerk v2 session token shape (DESIGN §4). No `metadata`: roles come from Clerk's API.
+    return {
+        "sub": sub,
+        "sid": sid,
+        "iss": ISSUER,
+        "iat": iat,
+        "nbf": iat,
+        "exp": now + ttl,
+        "v": 2,
+    }
+
+
+def cmd_keys(args) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (out / "public.pem").write_bytes(public_pem)
+    now = int(time.time())
+
+    # One token per seeded user (seeding, and (c)/(f)/(h) use user 1's).
+    users = [mint(key, session_claims(user_id(i), f"sess_bench_{i:04d}", now)) for i in range(1, args.users + 1)]
+    (out / "tokens-users.txt").write_text("\n".join(users) + "\n")
+    (out / "token-member.txt").write_text(users[0] + "\n")
+
+    # Expired an hour ago, with a good signature: refused for its time claim only.
+    expired = mint(key, session_claims(user_id(1), "sess_bench_expired", now - 7200, ttl=3600))
+    (out / "token-expired.txt").write_text(expired + "\n")
+
+    # Distinct sub, sid and iat per token (iat spread over the last ten minutes).
+    rotating = [
+        mint(key, session_claims(f"user_rot_{i:05d}", f"sess_rot_{i:05d}", now, iat=now - (i % 600)))
+        for i in range(args.rotating)
+    ]
+    (out / "tokens-rotating.txt").write_text("\n".join(rotating) + "\n")
+    print(
+        f"key pair + {len(users) + len(rotating) + 1} tokens in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# fake Clerk Backend API
+# --------------------------------------------------------------------------------------------
+
+
+def clerk_user_json(uid: str) -> dict:
+    """A user as Clerk's Backend API returns it (the shape of tests/api/fake_clerk.rs), with
+    `public_metadata.role = "admin"` for everyone."""
+    email_id = f"idn_{uid}"
+    return {
+        "id": uid,
+        "object": "user",
+        "username": None,
+        "first_name": "Ada",
+        "last_name": f"Lovelace {uid}",
+        "image_url": f"https://img.clerk.com/{uid}.png",
+        "profile_image_url": f"https://images.clerk.dev/{uid}.png",
+        "has_image": True,
+        "primary_email_address_id": email_id,
+        "primary_phone_number_id": None,
+        "primary_web3_wallet_id": None,
+        "password_enabled": True,
+        "two_factor_enabled": False,
+        "email_addresses": [
+            {
+                "id": email_id,
+                "object": "email_address",
+                "email_address": f"{uid}@example.com",
+                "reserved": False,
+                "verification": {"object": "verification_email_code", "status": "verified",
+                                 "strategy": "email_code", "attempts": 1, "expire_at": CREATED_AT + 600_000},
+                "linked_to": [],
+                "created_at": CREATED_AT,
+                "updated_at": CREATED_AT,
+            }
+        ],
+        "phone_numbers": [],
+        "web3_wallets": [],
+        "external_accounts": [],
+        "public_metadata": {"role": "admin"},
+        "private_metadata": {},
+        "unsafe_metadata": {},
+        "external_id": None,
+        "last_sign_in_at": CREATED_AT + 3_600_000,
+        "banned": False,
+        "locked": False,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT + 60_000,
+    }
+
+
+def cmd_fake_clerk(args) -> None:
+    stats = {"users_calls": 0, "unauthorized": 0, "ids": 0}
+    lock = threading.Lock()
+    secret = args.secret
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):  # quiet
+            pass
+
+        def reply(self, status: int, value) -> None:
+            body = compact(value)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            url = urllib.parse.urlsplit(self.path)
+            if url.path == "/_stats":
+                with lock:
+                    return self.reply(200, dict(stats))
+            if not url.path.startswith("/v1/users"):
+                return self.reply(404, {"errors": [{"code": "resource_not_found"}]})
+            with lock:
+                stats["users_calls"] += 1
+            if self.headers.get("Authorization") != f"Bearer {secret}":
+                with lock:
+                    stats["unauthorized"] += 1
+                return self.reply(401, {"errors": [{"code": "clerk_key_invalid"}]})
+            if url.path == "/v1/users":
+                ids = urllib.parse.parse_qs(url.query).get("user_id", [])
+                with lock:
+                    stats["ids"] += len(ids)
+                return self.reply(200, [clerk_user_json(i) for i in ids if i.startswith("user_")])
+            uid = url.path[len("/v1/users/"):]
+            if url.path.startswith("/v1/users/") and uid.startswith("user_") and "/" not in uid:
+                with lock:
+                    stats["ids"] += 1
+                return self.reply(200, clerk_user_json(uid))
+            return self.reply(404, {"errors": [{"code": "resource_not_found"}]})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    port_file = Path(args.port_file)
+    tmp = port_file.with_suffix(".tmp")
+    tmp.write_text(str(server.server_address[1]))
+    tmp.rename(port_file)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP client (keep-alive, one connection per thread)
+# --------------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, url: str):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def post(self, query: str, token: str | None = None, variables: dict | None = None):
+        body = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(2):
+            try:
+                self.conn.request("POST", "/graphql", body=compact(body), headers=headers)
+                response = self.conn.getresponse()
+                raw = response.read()
+                return response.status, dict(response.getheaders()), raw
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def read_tokens(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line]
+
+
+# --------------------------------------------------------------------------------------------
+# seed
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_seed(args) -> None:
+    tokens = read_tokens(Path(args.dir) / "tokens-users.txt")
+    local = threading.local()
+    started = time.monotonic()
+
+    def client() -> Client:
+        if not hasattr(local, "client"):
+            local.client = Client(args.url)
+        return local.client
+
+    def provision(i_token):
+        i, token = i_token
+        status, _, raw = client().post("{ me { id email } }", token)
+        body = json.loads(raw)
+        me = (body.get("data") or {}).get("me")
+        if status != 200 or body.get("errors") or not me or me["id"] != user_id(i + 1):
+            raise SystemExit(f"seed: provisioning {user_id(i + 1)} failed: {status} {raw[:300]!r}")
+
+    def create_post(n: int):
+        token = tokens[n % len(tokens)]
+        status, _, raw = client().post(
+            "mutation($input: CreatePostInput!) { createPost(input: $input) { id published } }",
+            token,
+            {"input": {"title": f"Bench post {n}", "body": f"Body of bench post {n}. " * 8, "published": True}},
+        )
+        body = json.loads(raw)
+        post = (body.get("data") or {}).get("createPost")
+        if status != 200 or body.get("errors") or not post or post["published"] is not True:
+            raise SystemExit(f"seed: createPost {n} failed: {status} {raw[:300]!r}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(provision, enumerate(tokens)))
+        list(pool.map(create_post, range(args.posts)))
+    print(
+        f"seeded {len(tokens)} users and {args.posts} published posts through GraphQL "
+        f"in {time.monotonic() - started:.1f} s",
+        file=sys.stderr,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# check: a sample of full answers, parsed
+# --------------------------------------------------------------------------------------------
+
+
+def token_sub(token: str) -> str:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+
+
+def verify(workload: str, token: str | None, status: int, headers: dict, raw: bytes) -> str | None:
+    """None when the answer is right, else what is wrong."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return f"status {status}, body is not JSON: {raw[:200]!r}"
+    spec = WORKLOADS[workload]
+    if status != spec["status"]:
+        return f"status {status} (expected {spec['status']}), body {raw[:300]!r}"
+    if workload == "e":
+        errors = body.get("errors") or [{}]
+        ext = errors[0].get("extensions") or {}
+        if ext.get("reason") != "token_expired" or ext.get("code") != "UNAUTHENTICATED":
+            return f"401 but extensions {ext!r}"
+        if "data" in body:
+            return "401 with a data member"
+        www = {k.lower(): v for k, v in headers.items()}.get("www-authenticate", "")
+        if 'error="invalid_token"' not in www:
+            return f"WWW-Authenticate {www!r}"
+        return None
+    if body.get("errors"):
+        return f"errors {json.dumps(body['errors'])[:300]}"
+    data = body.get("data") or {}
+    if workload == "a":
+        return None if data == {"health": "ok"} else f"data {data!r}"
+    if workload == "b":
+        return None if data == {"viewer": None} else f"data {data!r}"
+    if workload in ("c", "d"):
+        want = {"viewer": {"userId": token_sub(token)}}
+        return None if data == want else f"data {data!r}, expected {want!r}"
+    if workload == "f":
+        sub = token_sub(token)
+        want = {"me": {"id": sub, "email": f"{sub}@example.com"}}
+        return None if data == want else f"data {data!r}, expected {want!r}"
+    if workload == "g":
+        nodes = ((data.get("posts") or {}).get("nodes")) or []
+        if len(nodes) != 50:
+            return f"{len(nodes)} posts, expected 50"
+        if len({n["id"] for n in nodes}) != 50:
+            return "duplicate post ids"
+        for n in nodes:
+            author = n.get("author")
+            if not author or not author["id"].startswith("user_bench_") or author["email"] != f"{author['id']}@example.com":
+                return f"post {n['id']} author {author!r}"
+            if not n["title"].startswith("Bench post "):
+                return f"post {n['id']} title {n['title']!r}"
+        if len({n["author"]["id"] for n in nodes}) < 2:
+            return "every post has the same author: the seeding did not spread authors"
+        return None
+    if workload == "h":
+        want = {"adminNote": {"id": "admin"}}
+        return None if data == want else f"data {data!r}, expected {want!r}"
+    return f"unknown workload {workload}"
+
+
+def cmd_check(args) -> None:
+    spec = WORKLOADS[args.workload]
+    tokens = read_tokens(Path(args.dir) / spec["tokens"]) if spec["tokens"] else [None]
+    rng = random.Random(f"{args.workload}-{args.phase}")
+    client = Client(args.url)
+    failures = []
+    for _ in range(args.n):
+        token = rng.choice(tokens)
+        status, headers, raw = client.post(spec["query"], token)
+        problem = verify(args.workload, token, status, headers, raw)
+        if problem:
+            failures.append(problem)
+    result = {"phase": args.phase, "n": args.n, "failed": len(failures), "first_failures": failures[:3]}
+    Path(args.out).write_text(json.dumps(result) + "\n")
+    if failures:
+        print(f"  check {args.phase}: {len(failures)}/{args.n} WRONG, e.g. {failures[0]}", file=sys.stderr)
+        sys.exit(1)
+    print(f"  check {args.phase}: {args.n}/{args.n} answers correct", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# table
+# --------------------------------------------------------------------------------------------
+
+
+def fmt_ms(us: float) -> str:
+    return f"{us / 1000:.2f} ms"
+
+
+def cmd_table(args) -> None:
+    results = Path(args.results)
+    rows = []
+    for key, spec in WORKLOADS.items():
+        path = results / f"{key}.json"
+        if path.exists():
+            rows.append((key, spec, json.loads(path.read_text())))
+    base = next((r for k, _, r in rows if k == "b" and r.get("rps")), None)
+    lines = [
+        "| workload | requests/s | p50 | p99 | errors | peak RSS | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for key, spec, r in rows:
+        if "rps" not in r:
+            lines.append(f"| {spec['name']} | – | – | – | – | – | – |")
+            notes.append(f"{spec['name']}: not measured ({r.get('error', 'unknown failure')})")
+            continue
+        errors = r["errors"]
+        err_text = f"{errors}" if errors == 0 else f"**{errors}** ({r['error_detail']})"
+        ratio = f"{r['rps'] / base['rps']:.2f}" if base else "–"
+        name = spec["name"]
+        if not r.get("checks_ok", False):
+            name += " **CHECK FAILED**"
+            notes.append(f"{spec['name']}: correctness check failed: {r.get('check_detail')}")
+        rss = f"{r['vm_hwm_kb'] / 1024:.1f} MiB" if r.get("vm_hwm_kb") else "–"
+        lines.append(
+            f"| {name} | {r['rps']:,.0f} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | {err_text} | {rss} | {ratio} |"
+        )
+    meta = dict(kv.split("=", 1) for kv in args.meta)
+    header = [
+        f"# clerk-graphql load benchmark — {meta.pop('date', time.strftime('%Y-%m-%d %H:%M:%S %Z'))}",
+        "",
+        "  ".join(f"{k}: {v}" for k, v in meta.items()),
+        "",
+    ]
+    footer = [
+        "",
+        "ratio = requests/s ÷ requests/s of (b) anonymous `{ viewer { userId } }` in this run.",
+        "errors = socket errors + timeouts + responses whose status or body was not the expected one "
+        "(for (e) the expected answer is the 401).",
+        "peak RSS = VmHWM of the server process, which served only that workload (a fresh process per workload).",
+    ]
+    if notes:
+        footer += ["", "Problems:"] + [f"- {n}" for n in notes]
+    text = "\n".join(header + lines + footer) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+def cmd_result(args) -> None:
+    """Merges the wrk output, VmHWM and the checks of one workload into <results>/<key>.json."""
+    wrk = json.loads(Path(args.wrk).read_text())
+    socket_errors = wrk["connect"] + wrk["read"] + wrk["write"] + wrk["timeout"]
+    non_2xx = wrk["status"] if WORKLOADS[args.workload]["status"] < 300 else 0
+    errors = socket_errors + max(wrk["mismatches"], non_2xx)
+    detail = []
+    if socket_errors:
+        detail.append(f"socket {wrk['connect']}c/{wrk['read']}r/{wrk['write']}w/{wrk['timeout']}t")
+    if wrk["mismatches"]:
+        detail.append(f"{wrk['mismatches']} wrong answers")
+    if non_2xx:
+        detail.append(f"{non_2xx} non-2xx")
+    checks = [json.loads(Path(p).read_text()) for p in args.checks if Path(p).exists()]
+    checks_ok = len(checks) == 2 and all(c["failed"] == 0 for c in checks)
+    check_detail = "; ".join(
+        f"{c['phase']}: {c['failed']}/{c['n']} wrong, e.g. {c['first_failures'][:1]}" for c in checks if c["failed"]
+    ) or ("missing" if len(checks) != 2 else "")
+    out = {
+        "workload": args.workload,
+        "rps": wrk["requests"] / (wrk["duration_us"] / 1e6),
+        "requests": wrk["requests"],
+        "p50_us": wrk["p50_us"],
+        "p99_us": wrk["p99_us"],
+        "max_us": wrk["max_us"],
+        "errors": errors,
+        "error_detail": ", ".join(detail),
+        "non_2xx": wrk["status"],
+        "vm_hwm_kb": args.vm_hwm_kb,
+        "checks_ok": checks_ok,
+        "check_detail": check_detail,
+        "clerk_calls": args.clerk_calls,
+    }
+    Path(args.out).write_text(json.dumps(out) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("keys")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--users", type=int, default=200)
+    p.add_argument("--rotating", type=int, default=10_000)
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("fake-clerk")
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--secret", default="sk_test_bench")
+    p.set_defaults(func=cmd_fake_clerk)
+
+    p = sub.add_parser("seed")
+    p.add_argument("--url", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--posts", type=int, default=500)
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("check")
+    p.add_argument("--url", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--phase", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("spec")
+    p.add_argument("--workload", required=True, choices=sorted(WORKLOADS))
+    p.add_argument("--dir", required=True)
+    p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("result")
+    p.add_argument("--workload", required=True)
+    p.add_argument("--wrk", required=True)
+    p.add_argument("--vm-hwm-kb", type=int, default=0)
+    p.add_argument("--clerk-calls", type=int, default=0)
+    p.add_argument("--checks", nargs="*", default=[])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_result)
+
+    p = sub.add_parser("table")
+    p.add_argument("--results", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--meta", nargs="*", default=[])
+    p.set_defaults(func=cmd_table)
+
+    args = parser.parse_args()
+    args.func(args)
+
+
+def cmd_spec(args) -> None:
+    """Writes <dir>/body-<w>.json and prints shell assignments for the wrk script's environment."""
+    spec = WORKLOADS[args.workload]
+    body_file = Path(args.dir) / f"body-{args.workload}.json"
+    body_file.write_bytes(compact({"query": spec["query"]}))
+    tokens = str(Path(args.dir) / spec["tokens"]) if spec["tokens"] else ""
+    import shlex
+
+    for name, value in [
+        ("BENCH_NAME", spec["name"]),
+        ("BENCH_BODY_FILE", str(body_file)),
+        ("BENCH_TOKENS_FILE", tokens),
+        ("BENCH_EXPECT_STATUS", str(spec["status"])),
+        ("BENCH_EXPECT", spec["expect"]),
+        ("BENCH_REJECT", spec["reject"]),
+    ]:
+        print(f"{name}={shlex.quote(value)}")
+
+
+if __name__ == "__main__":
+    main()
