@@ -7,6 +7,7 @@
 --   BENCH_EXPECT         a substring every correct body contains
 --   BENCH_REJECT         a substring no correct body contains (e.g. "errors")
 --   BENCH_RESULT         where done() writes the summary as JSON
+--   BENCH_STOP_AFTER     stop after this many responses (the first pass over rotating tokens)
 
 local function read_all(path)
   local f = assert(io.open(path, "rb"))
@@ -18,6 +19,7 @@ end
 local expect_status = tonumber(os.getenv("BENCH_EXPECT_STATUS") or "200")
 local expect = os.getenv("BENCH_EXPECT") or ""
 local reject = os.getenv("BENCH_REJECT") or ""
+local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "") or 0
 
 wrk.method = "POST"
 wrk.path = "/graphql"
@@ -67,6 +69,9 @@ function response(status, headers, body)
       or (expect ~= "" and not string.find(body, expect, 1, true))
       or (reject ~= "" and string.find(body, reject, 1, true)) then
     mismatches = mismatches + 1
+  end
+  if stop_after > 0 and responses >= stop_after then
+    wrk.thread:stop()
   end
 end
 

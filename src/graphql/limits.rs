@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
     NextValidation,
@@ -62,16 +63,14 @@ const MAX_REPORTED_ERRORS: usize = 50;
 pub struct QueriesOnly;
 
 /// The cost of a Relay connection field: its children are selected once per item of the page,
-/// so they count `first` times (`default` when absent, at most `max`), plus one for the field.
-/// Use it on a connection field with
-/// `#[graphql(complexity = "crate::graphql::limits::connection_complexity(first, 20, 100, child_complexity)")]`.
-pub fn connection_complexity(
-    first: Option<i32>,
-    default: usize,
-    max: usize,
-    child_complexity: usize,
-) -> usize {
-    let page = first.map_or(default, |n| usize::try_from(n).unwrap_or(0).min(max));
+/// so they count `first` times (the default page size when absent, at most the maximum; see
+/// `pagination`), plus one for the field. Use it on a connection field with
+/// `#[graphql(complexity = "crate::graphql::limits::connection_complexity(first, child_complexity)")]`.
+pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let max = MAX_PAGE_SIZE as usize;
+    let page = first.map_or(DEFAULT_PAGE_SIZE as usize, |n| {
+        usize::try_from(n).unwrap_or(0).min(max)
+    });
     page.max(1)
         .saturating_mul(child_complexity)
         .saturating_add(1)
@@ -714,9 +713,9 @@ mod tests {
 
     #[test]
     fn connection_cost_scales_with_the_page() {
-        assert_eq!(connection_complexity(Some(100), 20, 100, 3), 301);
-        assert_eq!(connection_complexity(None, 20, 100, 3), 61);
-        assert_eq!(connection_complexity(Some(10_000), 20, 100, 3), 301);
-        assert_eq!(connection_complexity(Some(-5), 20, 100, 3), 4);
+        assert_eq!(connection_complexity(Some(100), 3), 301);
+        assert_eq!(connection_complexity(None, 3), 61);
+        assert_eq!(connection_complexity(Some(10_000), 3), 301);
+        assert_eq!(connection_complexity(Some(-5), 3), 4);
     }
 }

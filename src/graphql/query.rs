@@ -54,7 +54,7 @@ impl Query {
     /// `after`; `search` matches part of the email, username or names.
     #[graphql(
         directive = role::apply("admin".into()),
-        complexity = "super::limits::connection_complexity(first, 20, 100, child_complexity)"
+        complexity = "super::limits::connection_complexity(first, child_complexity)"
     )]
     async fn users(
         &self,
@@ -68,6 +68,7 @@ impl Query {
     }
 
     /// Published posts, newest first.
+    #[graphql(complexity = "super::limits::connection_complexity(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,

@@ -69,6 +69,7 @@ impl UserObject {
     }
 
     /// The user's posts, newest first: published ones, and drafts too for the user themself.
+    #[graphql(complexity = "super::limits::connection_complexity(first, child_complexity)")]
     async fn posts(
         &self,
         ctx: &Context<'_>,

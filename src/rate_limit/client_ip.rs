@@ -287,7 +287,10 @@ mod tests {
             assert!(error.contains(why), "{text}: {error}");
         }
         let error = TrustedProxies::parse("10.0.0.0/8, nope, 10.0.0.1/8").unwrap_err();
-        assert!(error.contains("`nope`") && error.contains("`10.0.0.1/8`"), "{error}");
+        assert!(
+            error.contains("`nope`") && error.contains("`10.0.0.1/8`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -318,7 +321,10 @@ mod tests {
 
     #[test]
     fn without_trusted_proxies_the_peer_is_the_client_whatever_the_headers_say() {
-        assert_eq!(client("", "203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
+        assert_eq!(
+            client("", "203.0.113.9", &["198.51.100.1"]),
+            ip("203.0.113.9")
+        );
         assert_eq!(
             client("10.0.0.0/8", "203.0.113.9", &["198.51.100.1"]),
             ip("203.0.113.9"),
@@ -362,7 +368,11 @@ mod tests {
     fn prepended_entries_cannot_spoof_the_address() {
         // The client sent `X-Forwarded-For: 1.2.3.4, 10.0.0.5`; the proxy appended its peer.
         assert_eq!(
-            client("10.0.0.0/8", "10.0.0.1", &["1.2.3.4, 10.0.0.5, 198.51.100.7"]),
+            client(
+                "10.0.0.0/8",
+                "10.0.0.1",
+                &["1.2.3.4, 10.0.0.5, 198.51.100.7"]
+            ),
             ip("198.51.100.7")
         );
         // The same with the client's entries on a header line of their own.
@@ -388,7 +398,11 @@ mod tests {
             ip("198.51.100.7")
         );
         assert_eq!(
-            client("10.0.0.0/8", "10.0.0.1", &["10.0.0.4", "198.51.100.8, 10.0.0.3"]),
+            client(
+                "10.0.0.0/8",
+                "10.0.0.1",
+                &["10.0.0.4", "198.51.100.8, 10.0.0.3"]
+            ),
             ip("198.51.100.8")
         );
     }
@@ -424,7 +438,11 @@ mod tests {
     #[test]
     fn an_unreadable_entry_stops_at_the_last_known_hop() {
         assert_eq!(
-            client("10.0.0.0/8", "10.0.0.1", &["198.51.100.7, unknown, 10.0.0.2"]),
+            client(
+                "10.0.0.0/8",
+                "10.0.0.1",
+                &["198.51.100.7, unknown, 10.0.0.2"]
+            ),
             ip("10.0.0.2")
         );
         assert_eq!(
@@ -466,6 +484,9 @@ mod tests {
             limited_address(ip("2001:db8:1:3::1"))
         );
         assert_eq!(limited_address(ip("198.51.100.7")), ip("198.51.100.7"));
-        assert_eq!(limited_address(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(
+            limited_address(ip("::ffff:198.51.100.7")),
+            ip("198.51.100.7")
+        );
     }
 }

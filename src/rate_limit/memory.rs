@@ -1,86 +1,76 @@
-//! The in-process store: GCRA state and lockouts in bounded moka caches.
+//! The in-process store: GCRA state and lockouts in sharded, bounded hash maps.
 //!
-//! - A quota's state is one `AtomicI64`, the key's *theoretical arrival time* (TAT) in
-//!   microseconds, updated with a compare-and-swap loop: no lock, and exact under concurrency.
-//! - Memory is bounded twice: at most `capacity` keys per cache (moka evicts the least useful
-//!   beyond that), and a key idle for longer than a quota period is dropped, which loses nothing
-//!   (by then its bucket is full again, the same as a new key). An entry is roughly 150-250 bytes
-//!   with moka's bookkeeping, so the default 100,000 keys stay around 20-25 MB at worst. A flood
-//!   of distinct addresses evicts other entries instead of growing memory; an evicted key starts
-//!   again with a full bucket, which errs on the side of letting requests through.
+//! - A quota's state is one number per key, its *theoretical arrival time* (TAT, microseconds):
+//!   the bucket is full again once the TAT is in the past, so such an entry is worth nothing and
+//!   may be dropped at any time. Each check is a few arithmetic operations under the lock of one
+//!   of 64 shards.
+//! - Memory is bounded: at most `capacity` keys in all (and as many lockout records). When a
+//!   shard is full, its worthless entries (TAT in the past) are dropped; when too many still
+//!   count, those closest to a full bucket are evicted (the least information lost: such a key
+//!   starts again with a full bucket, which errs on the side of letting requests through). So a
+//!   flood of distinct addresses evicts, it never grows memory. An entry takes about 50 bytes:
+//!   the default 100,000 keys are about 5 MB.
 //! - A clock that steps backwards (NTP) would leave a TAT far in the future; a TAT further ahead
 //!   than a whole bucket is treated as a full bucket instead of refusing for the jump.
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
-use moka::future::Cache;
+use futures_util::future::{BoxFuture, FutureExt as _, ready};
 
 use super::{Decision, Key, Lockout, LockoutPolicy, Quota, RateLimitStore};
 
-/// Keys per cache by default.
-pub const DEFAULT_CAPACITY: u64 = 100_000;
+/// Keys at most by default (and as many lockout records).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+const SHARDS: usize = 64;
 
 pub struct MemoryStore {
-    buckets: Cache<Key, Arc<AtomicI64>>,
-    lockouts: Cache<IpAddr, Arc<Mutex<LockRecord>>>,
+    /// TAT per key, in microseconds.
+    buckets: Shards<Key, i64>,
+    lockouts: Shards<IpAddr, LockRecord>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct LockRecord {
     /// End of the current or last lockout (ms).
     until: i64,
-    /// Lockouts in a row; 0 before the first.
+    /// Lockouts in a row.
     strike: u32,
 }
 
 impl MemoryStore {
-    /// `capacity` keys at most in each cache; `longest_period` is the longest quota period
-    /// checked (idle keys are dropped after it); `lockout_max` the longest lockout (a lockout
-    /// record is kept twice as long, so that a repeat offence is recognised).
-    pub fn new(capacity: u64, longest_period: Duration, lockout_max: Duration) -> Self {
+    /// At most `capacity` keys (and as many locked-out addresses).
+    pub fn new(capacity: usize) -> Self {
         Self {
-            buckets: Cache::builder()
-                .name("rate_limit_buckets")
-                .max_capacity(capacity)
-                .time_to_idle(longest_period)
-                .build(),
-            lockouts: Cache::builder()
-                .name("rate_limit_lockouts")
-                .max_capacity(capacity)
-                .time_to_idle(lockout_max.saturating_mul(2).max(Duration::from_secs(1)))
-                .build(),
+            buckets: Shards::new(capacity),
+            lockouts: Shards::new(capacity),
         }
     }
 
-    /// Keys held (after pending evictions are applied): quota keys and locked-out addresses.
-    pub async fn entry_count(&self) -> u64 {
-        self.buckets.run_pending_tasks().await;
-        self.lockouts.run_pending_tasks().await;
-        self.buckets.entry_count() + self.lockouts.entry_count()
+    /// Keys held: quota keys and lockout records.
+    pub fn entry_count(&self) -> usize {
+        self.buckets.len() + self.lockouts.len()
     }
 }
 
 impl RateLimitStore for MemoryStore {
     fn check<'a>(&'a self, key: &'a Key, quota: Quota, now_millis: i64) -> BoxFuture<'a, Decision> {
-        Box::pin(async move {
-            let tat = self
-                .buckets
-                .get_with_by_ref(key, async { Arc::new(AtomicI64::new(i64::MIN)) })
-                .await;
-            gcra(&tat, quota, now_millis)
-        })
+        ready(self.check_now(key, quota, now_millis)).boxed()
     }
 
     fn locked_out(&self, address: IpAddr, now_millis: i64) -> BoxFuture<'_, Option<Duration>> {
-        Box::pin(async move {
-            let record = self.lockouts.get(&address).await?;
-            let record = record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            (now_millis < record.until).then(|| millis(record.until - now_millis))
-        })
+        let left = self
+            .lockouts
+            .lock(&address)
+            .get(&address)
+            .filter(|record| now_millis < record.until)
+            .map(|record| millis(record.until - now_millis));
+        ready(left).boxed()
     }
 
     fn lock_out(
@@ -89,82 +79,164 @@ impl RateLimitStore for MemoryStore {
         now_millis: i64,
         policy: LockoutPolicy,
     ) -> BoxFuture<'_, Option<Lockout>> {
-        Box::pin(async move {
-            let record = self
-                .lockouts
-                .get_with(address, async {
-                    Arc::new(Mutex::new(LockRecord {
-                        until: i64::MIN,
-                        strike: 0,
-                    }))
-                })
-                .await;
-            let mut record = record.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if now_millis < record.until {
-                return None;
-            }
-            let max = i64::try_from(policy.max.as_millis()).unwrap_or(i64::MAX);
-            let repeat = record.strike > 0 && now_millis.saturating_sub(record.until) <= max;
-            let strike = if repeat {
-                record.strike.saturating_add(1)
-            } else {
-                1
-            };
-            let duration = policy.duration(strike);
-            let duration_ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-            record.until = now_millis.saturating_add(duration_ms);
-            record.strike = strike;
-            Some(Lockout { duration, strike })
-        })
+        ready(self.lock_out_now(address, now_millis, policy)).boxed()
     }
 }
 
-/// One request against `quota` for the key whose TAT is `tat`.
-fn gcra(tat: &AtomicI64, quota: Quota, now_millis: i64) -> Decision {
+impl MemoryStore {
+    fn check_now(&self, key: &Key, quota: Quota, now_millis: i64) -> Decision {
+        let now = now_millis.saturating_mul(1000);
+        let mut shard = self.buckets.lock(key);
+        let tat = shard.get(key).copied().unwrap_or(i64::MIN);
+        let (decision, next) = gcra(tat, quota, now);
+        if let Some(next) = next {
+            match shard.get_mut(key) {
+                Some(slot) => *slot = next,
+                None => {
+                    // Worthless entries first; else the one closest to a full bucket.
+                    self.buckets
+                        .make_room(&mut shard, |tat| *tat <= now, |tat| *tat);
+                    shard.insert(key.clone(), next);
+                }
+            }
+        }
+        decision
+    }
+
+    fn lock_out_now(&self, address: IpAddr, now: i64, policy: LockoutPolicy) -> Option<Lockout> {
+        let max = i64::try_from(policy.max.as_millis()).unwrap_or(i64::MAX);
+        let mut shard = self.lockouts.lock(&address);
+        let previous = shard.get(&address).copied();
+        if previous.is_some_and(|record| now < record.until) {
+            return None; // already locked out: whoever started it logged it
+        }
+        let strike = match previous {
+            Some(record) if now.saturating_sub(record.until) <= max => {
+                record.strike.saturating_add(1)
+            }
+            _ => 1,
+        };
+        let duration = policy.duration(strike);
+        let record = LockRecord {
+            until: now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
+            strike,
+        };
+        if previous.is_none() {
+            // Records whose offence is forgotten first; else the one ending soonest.
+            self.lockouts.make_room(
+                &mut shard,
+                |record| now.saturating_sub(record.until) > max,
+                |record| record.until,
+            );
+        }
+        shard.insert(address, record);
+        Some(Lockout { duration, strike })
+    }
+}
+
+/// One request against `quota` for a key whose TAT is `tat` (µs): the decision, and the new TAT
+/// when the request is allowed.
+fn gcra(tat: i64, quota: Quota, now: i64) -> (Decision, Option<i64>) {
     let limit = i64::from(quota.limit.max(1));
     let period = i64::try_from(quota.period.as_micros()).unwrap_or(i64::MAX / 2);
-    // Time one request "costs"; the bucket holds `limit` of them.
+    // The time one request "costs"; the bucket holds `limit` of them.
     let interval = (period / limit).max(1);
     let capacity = interval.saturating_mul(limit);
-    let now = now_millis.saturating_mul(1000);
-    let mut current = tat.load(Ordering::Acquire);
-    loop {
-        let start = if current > now.saturating_add(capacity) {
-            now // the clock went back: a full bucket
-        } else {
-            current.max(now)
-        };
-        let next = start.saturating_add(interval);
-        let allowed_at = next - capacity;
-        if allowed_at > now {
-            return Decision::Deny {
-                retry_after: Duration::from_micros((allowed_at - now) as u64),
-            };
-        }
-        match tat.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                let remaining = (now - allowed_at) / interval;
-                return Decision::Allow {
-                    remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-                };
-            }
-            Err(actual) => current = actual,
-        }
+    let start = if tat > now.saturating_add(capacity) {
+        now // the clock went back: a full bucket
+    } else {
+        tat.max(now)
+    };
+    let next = start.saturating_add(interval);
+    let allowed_at = next - capacity;
+    if allowed_at > now {
+        let retry_after = Duration::from_micros(u64::try_from(allowed_at - now).unwrap_or(0));
+        return (Decision::Deny { retry_after }, None);
     }
+    let remaining = u32::try_from((now - allowed_at) / interval).unwrap_or(u32::MAX);
+    (Decision::Allow { remaining }, Some(next))
 }
 
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
+/// Hash maps behind 64 locks, `per_shard` entries each at most.
+struct Shards<K, V> {
+    hasher: RandomState,
+    shards: Box<[Mutex<HashMap<K, V>>]>,
+    per_shard: usize,
+}
+
+impl<K: Hash + Eq, V> Shards<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (capacity / SHARDS).max(1),
+        }
+    }
+
+    fn lock(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
+        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // A panic while holding the lock cannot leave a map half-updated: use it as it is.
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .lock()
+                    .map_or_else(|p| p.into_inner().len(), |s| s.len())
+            })
+            .sum()
+    }
+
+    /// Makes room in a full shard: drops its `worthless` entries and, when that frees less than
+    /// an eighth of it, the entries of smallest `rank` up to an eighth (so that the work, linear
+    /// in the shard, is done once per eighth of a shard of new keys, not once per key).
+    fn make_room<R: Ord>(
+        &self,
+        shard: &mut HashMap<K, V>,
+        worthless: impl Fn(&V) -> bool,
+        rank: impl Fn(&V) -> R,
+    ) where
+        K: Clone,
+    {
+        if shard.len() < self.per_shard {
+            return;
+        }
+        shard.retain(|_, value| !worthless(value));
+        let target = self.per_shard - (self.per_shard / 8).max(1);
+        if shard.len() <= target {
+            return;
+        }
+        let excess = shard.len() - target;
+        let mut ranked: Vec<(R, K)> = shard
+            .iter()
+            .map(|(key, value)| (rank(value), key.clone()))
+            .collect();
+        ranked.select_nth_unstable_by(excess - 1, |a, b| a.0.cmp(&b.0));
+        for (_, key) in ranked.into_iter().take(excess) {
+            shard.remove(&key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     const T: i64 = 1_800_000_000_000;
 
     fn store() -> MemoryStore {
-        MemoryStore::new(1000, Quota::MINUTE, Duration::from_secs(900))
+        MemoryStore::new(1000)
     }
 
     fn quota(limit: u32) -> Quota {
@@ -296,7 +368,8 @@ mod tests {
                 tokio::spawn(async move {
                     let mut allowed = 0;
                     for _ in 0..100 {
-                        if let Decision::Allow { .. } = store.check(&address(7), quota(250), T).await
+                        if let Decision::Allow { .. } =
+                            store.check(&address(7), quota(250), T).await
                         {
                             allowed += 1;
                         }
@@ -316,20 +389,31 @@ mod tests {
     #[tokio::test]
     async fn a_million_distinct_keys_stay_within_the_capacity() {
         let capacity = 10_000;
-        let store = MemoryStore::new(capacity, Quota::MINUTE, Duration::from_secs(900));
-        let mut largest = 0;
+        let store = MemoryStore::new(capacity);
+        // The clock stands still, so every entry still counts: eviction, not expiry, bounds it.
         for n in 0..1_000_000u32 {
             let decision = store.check(&address(n), quota(600), T).await;
             assert!(matches!(decision, Decision::Allow { .. }));
             if n % 100_000 == 99_999 {
-                let count = store.entry_count().await;
-                eprintln!("{n} {:?}", std::time::Instant::now());
-                largest = largest.max(count);
+                let count = store.entry_count();
                 assert!(count <= capacity, "{count} entries after {} keys", n + 1);
+                assert!(count >= capacity * 3 / 4, "{count}: the capacity is used");
             }
         }
-        assert!(largest > 0, "entries were kept");
-        assert!(store.entry_count().await <= capacity);
+        // A key seen just now is still counted.
+        let last = address(999_999);
+        assert_eq!(
+            store.check(&last, quota(600), T).await,
+            Decision::Allow { remaining: 598 }
+        );
+        // As time passes, new keys replace the worthless entries (full buckets) instead.
+        let later = T + 1_000;
+        for n in 0..20_000u32 {
+            store
+                .check(&address(2_000_000 + n), quota(600), later)
+                .await;
+        }
+        assert!(store.entry_count() <= capacity);
     }
 
     #[tokio::test]

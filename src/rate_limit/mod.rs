@@ -101,7 +101,10 @@ impl LockoutPolicy {
     /// The length of the `strike`-th lockout in a row (1-based).
     pub fn duration(&self, strike: u32) -> Duration {
         let factor = 4u32.saturating_pow(strike.saturating_sub(1));
-        self.base.saturating_mul(factor).min(self.max).max(self.base)
+        self.base
+            .saturating_mul(factor)
+            .min(self.max)
+            .max(self.base)
     }
 }
 
@@ -209,11 +212,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// With the in-memory store.
     pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
-        let store = MemoryStore::new(
-            memory::DEFAULT_CAPACITY,
-            Quota::MINUTE,
-            config.lockout_max,
-        );
+        let store = MemoryStore::new(memory::DEFAULT_CAPACITY);
         Self::with_store(config, Arc::new(store), clock)
     }
 

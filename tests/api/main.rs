@@ -16,6 +16,7 @@ mod hardening;
 mod http;
 mod key_source;
 mod limits;
+mod log_hygiene;
 mod outages;
 mod playground;
 mod posts;
