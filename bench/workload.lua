@@ -7,7 +7,8 @@
 --   BENCH_EXPECT         a substring every correct body contains
 --   BENCH_REJECT         a substring no correct body contains (e.g. "errors")
 --   BENCH_RESULT         where done() writes the summary as JSON
---   BENCH_STOP_AFTER     stop after this many responses (the first pass over rotating tokens)
+--   BENCH_STOP_AFTER     stop after this many responses (the first pass over rotating tokens),
+--                        then create the file BENCH_STOP_MARKER
 
 local function read_all(path)
   local f = assert(io.open(path, "rb"))
@@ -70,8 +71,15 @@ function response(status, headers, body)
       or (reject ~= "" and string.find(body, reject, 1, true)) then
     mismatches = mismatches + 1
   end
-  if stop_after > 0 and responses >= stop_after then
+  if stop_after > 0 and responses == stop_after then
+    -- wrk keeps sleeping for the whole -d after a thread stops: the marker tells scripts/bench
+    -- to interrupt it (SIGINT), so that the summary covers the real time of the pass.
     wrk.thread:stop()
+    local marker = os.getenv("BENCH_STOP_MARKER")
+    if marker and marker ~= "" then
+      local f = io.open(marker, "w")
+      if f then f:close() end
+    end
   end
 end
 

@@ -529,19 +529,17 @@ fn parse_rate_limits(p: &mut Parser<'_>) -> RateLimitConfig {
         .unwrap_or(defaults.enabled);
     let mut per_minute = |name: &str, default: u32| {
         p.parse(name, |v| match v.parse::<u32>() {
-            Ok(n) if n <= 1_000_000 => Ok(n),
+            Ok(n) if n <= 1_000_000_000 => Ok(n),
             _ => Err(format!(
-                "expected a number of requests per minute from 0 (no limit) to 1000000, e.g. {default}"
+                "expected a number of requests per minute from 0 (no limit) to 1000000000, e.g. {default}"
             )),
         })
         .unwrap_or(default)
     };
     let ip_per_minute = per_minute("RATE_LIMIT_IP_PER_MINUTE", defaults.ip_per_minute);
     let user_per_minute = per_minute("RATE_LIMIT_USER_PER_MINUTE", defaults.user_per_minute);
-    let webhook_per_minute = per_minute(
-        "WEBHOOK_RATE_LIMIT_PER_MINUTE",
-        defaults.webhook_per_minute,
-    );
+    let webhook_per_minute =
+        per_minute("WEBHOOK_RATE_LIMIT_PER_MINUTE", defaults.webhook_per_minute);
     let auth_failures_per_minute = p
         .parse("AUTH_FAILURES_PER_MINUTE", |v| match v.parse::<u32>() {
             Ok(n) if n <= 10_000 => Ok(n),
@@ -903,7 +901,7 @@ mod tests {
             ("RATE_LIMIT_ENABLED", "sometimes"),
             ("RATE_LIMIT_IP_PER_MINUTE", "lots"),
             ("RATE_LIMIT_USER_PER_MINUTE", "-1"),
-            ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "2000000"),
+            ("WEBHOOK_RATE_LIMIT_PER_MINUTE", "2000000000"),
             ("AUTH_FAILURES_PER_MINUTE", "1e3"),
             ("AUTH_LOCKOUT_SECS", "0"),
             ("TRUSTED_PROXIES", "10.0.0.1/8, proxy.internal"),

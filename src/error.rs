@@ -44,10 +44,7 @@ pub enum ApiError {
     Internal { request_id: Option<String> },
     /// 429 with `Retry-After`: over a rate limit, or the address is locked out (`rate_limit`).
     #[error("rate limited ({}), retry after {retry_after_secs} s", .limit.reason())]
-    RateLimited {
-        limit: Limit,
-        retry_after_secs: u64,
-    },
+    RateLimited { limit: Limit, retry_after_secs: u64 },
 }
 
 impl IntoResponse for ApiError {

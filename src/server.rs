@@ -66,7 +66,8 @@ pub type StatementObserver = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What tests (or an embedding program) may change about how the application is built.
 pub struct BuildOptions {
-    /// The clock token and webhook checks read (tests replay fixtures at their instant).
+    /// The clock token and webhook checks and rate limits read (tests replay fixtures at their
+    /// instant, and move time to refill quotas and end lockouts).
     pub clock: Arc<dyn Clock>,
     /// Called with the SQL of every statement run (tests count them).
     pub on_statement: Option<StatementObserver>,

@@ -1,6 +1,6 @@
 //! The in-process store: GCRA state and lockouts in sharded, bounded hash maps.
 //!
-//! - A quota's state is one number per key, its *theoretical arrival time* (TAT, microseconds):
+//! - A quota's state is one number per key, its *theoretical arrival time* (TAT, nanoseconds):
 //!   the bucket is full again once the TAT is in the past, so such an entry is worth nothing and
 //!   may be dropped at any time. Each check is a few arithmetic operations under the lock of one
 //!   of 64 shards.
@@ -30,7 +30,7 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 const SHARDS: usize = 64;
 
 pub struct MemoryStore {
-    /// TAT per key, in microseconds.
+    /// TAT per key, in nanoseconds.
     buckets: Shards<Key, i64>,
     lockouts: Shards<IpAddr, LockRecord>,
 }
@@ -85,7 +85,7 @@ impl RateLimitStore for MemoryStore {
 
 impl MemoryStore {
     fn check_now(&self, key: &Key, quota: Quota, now_millis: i64) -> Decision {
-        let now = now_millis.saturating_mul(1000);
+        let now = now_millis.saturating_mul(1_000_000);
         let mut shard = self.buckets.lock(key);
         let tat = shard.get(key).copied().unwrap_or(i64::MIN);
         let (decision, next) = gcra(tat, quota, now);
@@ -134,11 +134,11 @@ impl MemoryStore {
     }
 }
 
-/// One request against `quota` for a key whose TAT is `tat` (µs): the decision, and the new TAT
+/// One request against `quota` for a key whose TAT is `tat` (ns): the decision, and the new TAT
 /// when the request is allowed.
 fn gcra(tat: i64, quota: Quota, now: i64) -> (Decision, Option<i64>) {
     let limit = i64::from(quota.limit.max(1));
-    let period = i64::try_from(quota.period.as_micros()).unwrap_or(i64::MAX / 2);
+    let period = i64::try_from(quota.period.as_nanos()).unwrap_or(i64::MAX / 2);
     // The time one request "costs"; the bucket holds `limit` of them.
     let interval = (period / limit).max(1);
     let capacity = interval.saturating_mul(limit);
@@ -150,7 +150,7 @@ fn gcra(tat: i64, quota: Quota, now: i64) -> (Decision, Option<i64>) {
     let next = start.saturating_add(interval);
     let allowed_at = next - capacity;
     if allowed_at > now {
-        let retry_after = Duration::from_micros(u64::try_from(allowed_at - now).unwrap_or(0));
+        let retry_after = Duration::from_nanos(u64::try_from(allowed_at - now).unwrap_or(0));
         return (Decision::Deny { retry_after }, None);
     }
     let remaining = u32::try_from((now - allowed_at) / interval).unwrap_or(u32::MAX);
@@ -311,6 +311,25 @@ mod tests {
             store.check(&key, quota(600), T + 6000 * 100).await,
             Decision::Deny { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn a_huge_quota_is_exact_too() {
+        let store = store();
+        let key = address(1);
+        let huge = quota(1_000_000_000);
+        for _ in 0..1000 {
+            assert!(matches!(
+                store.check(&key, huge, T).await,
+                Decision::Allow { .. }
+            ));
+        }
+        assert_eq!(
+            store.check(&key, huge, T).await,
+            Decision::Allow {
+                remaining: 1_000_000_000 - 1001
+            }
+        );
     }
 
     #[tokio::test]

@@ -210,8 +210,20 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// With the in-memory store.
+    /// With the in-memory store. Logs the settings once.
     pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
+        if config.enabled {
+            tracing::info!(
+                ip_per_minute = config.ip_per_minute,
+                user_per_minute = config.user_per_minute,
+                webhook_per_minute = config.webhook_per_minute,
+                auth_failures_per_minute = config.auth_failures_per_minute,
+                trusted_proxies = %config.trusted_proxies,
+                "rate limits (0: off)"
+            );
+        } else {
+            tracing::warn!("RATE_LIMIT_ENABLED=false: no rate limit and no brute-force lockout");
+        }
         let store = MemoryStore::new(memory::DEFAULT_CAPACITY);
         Self::with_store(config, Arc::new(store), clock)
     }

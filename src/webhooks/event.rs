@@ -2,6 +2,7 @@
 //! instance_id}` and the `data` of the event types this server acts on.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::clerk::{ClerkUser, is_plausible_user_id};
@@ -40,26 +41,29 @@ pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
         id: String,
     }
 
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|_| PayloadError("not a Clerk event envelope (JSON with `type` and `data`)"))?;
+    let not_an_envelope =
+        || PayloadError("not a Clerk event envelope (JSON with `type` and `data`)");
+    // Objects only, here and for `data`: serde's derived structs also accept a JSON array of
+    // the fields in order, a form Clerk never sends.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(not_an_envelope());
+    }
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|_| not_an_envelope())?;
     let event = match envelope.event_type.as_str() {
         "user.created" | "user.updated" => {
-            let user: ClerkUser = serde_json::from_value(envelope.data)
-                .map_err(|_| PayloadError("`data` is not a Clerk user"))?;
+            let user: ClerkUser = from_object(envelope.data, "`data` is not a Clerk user")?;
             check_user_id(&user.id)?;
             ClerkEvent::UserUpserted(Box::new(user))
         }
         "user.deleted" => {
-            let deleted: Deleted = serde_json::from_value(envelope.data)
-                .map_err(|_| PayloadError("`data` has no user id"))?;
+            let deleted: Deleted = from_object(envelope.data, "`data` has no user id")?;
             check_user_id(&deleted.id)?;
             ClerkEvent::UserDeleted {
                 user_id: deleted.id,
             }
         }
         "session.ended" | "session.revoked" | "session.removed" => {
-            let session: Deleted = serde_json::from_value(envelope.data)
-                .map_err(|_| PayloadError("`data` has no session id"))?;
+            let session: Deleted = from_object(envelope.data, "`data` has no session id")?;
             ClerkEvent::SessionEnded {
                 session_id: session.id,
             }
@@ -67,6 +71,14 @@ pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
         _ => ClerkEvent::Ignored,
     };
     Ok((envelope.event_type, event))
+}
+
+/// `data` as `T`, from a JSON object only (see `parse`).
+fn from_object<T: DeserializeOwned>(data: Value, error: &'static str) -> Result<T, PayloadError> {
+    if !data.is_object() {
+        return Err(PayloadError(error));
+    }
+    serde_json::from_value(data).map_err(|_| PayloadError(error))
 }
 
 fn check_user_id(id: &str) -> Result<(), PayloadError> {

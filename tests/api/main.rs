@@ -20,6 +20,7 @@ mod log_hygiene;
 mod outages;
 mod playground;
 mod posts;
+mod rate_limits;
 mod properties;
 mod schema_file;
 mod shutdown;
