@@ -490,6 +490,13 @@ def fmt_ms(us: float) -> str:
     return f"{us / 1000:.2f} ms"
 
 
+def meta_cpu(args) -> str:
+    for kv in args.meta:
+        if kv.startswith("server=CPU "):
+            return kv.split(" ", 1)[1]
+    return "0"
+
+
 def cmd_table(args) -> None:
     results = Path(args.results)
     rows = []
@@ -499,18 +506,24 @@ def cmd_table(args) -> None:
             rows.append((key, spec, json.loads(path.read_text())))
     base = next((r for k, _, r in rows if k == "b" and r.get("rps")), None)
     lines = [
-        "| workload | requests/s | p50 | p99 | errors | peak RSS | ratio | server CPU | requests/CPU-s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | requests/s | p50 | p99 | errors | peak RSS | ratio | server CPU | requests/CPU-s | ratio/CPU-s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = []
+    starved = []
     for key, spec, r in rows:
         if "rps" not in r:
-            lines.append(f"| {spec['name']} | – | – | – | – | – | – | – | – |")
+            lines.append(f"| {spec['name']} | – | – | – | – | – | – | – | – | – |")
             notes.append(f"{spec['name']}: not measured ({r.get('error', 'unknown failure')})")
             continue
         errors = r["errors"]
         err_text = f"{errors}" if errors == 0 else f"**{errors}** ({r['error_detail']})"
         ratio = f"{r['rps'] / base['rps']:.2f}" if base else "–"
+        cpu_ratio = (
+            f"{r['requests_per_cpu_s'] / base['requests_per_cpu_s']:.2f}"
+            if base and base.get("requests_per_cpu_s") and r.get("requests_per_cpu_s")
+            else "–"
+        )
         name = spec["name"]
         if not r.get("checks_ok", False):
             name += " **CHECK FAILED**"
@@ -518,8 +531,10 @@ def cmd_table(args) -> None:
         rss = f"{r['vm_hwm_kb'] / 1024:.1f} MiB" if r.get("vm_hwm_kb") else "–"
         lines.append(
             f"| {name} | {r['rps']:,.0f} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | {err_text} | {rss} | {ratio} "
-            f"| {r['server_cpu']:.0%} | {r['requests_per_cpu_s']:,.0f} |"
+            f"| {r['server_cpu']:.0%} | {r['requests_per_cpu_s']:,.0f} | {cpu_ratio} |"
         )
+        if r["server_cpu"] < 0.9:
+            starved.append(spec["name"].split(" ")[0])
         if r["wrk_cpu"] > 0.9:
             notes.append(f"{spec['name']}: wrk used {r['wrk_cpu']:.0%} of its CPU: the load generator may be the limit")
     meta = dict(kv.split("=", 1) for kv in args.meta)
@@ -536,19 +551,26 @@ def cmd_table(args) -> None:
         "(for (e) the expected answer is the 401).",
         "peak RSS = VmHWM of the server process, which served only that workload (a fresh process per workload).",
         "server CPU = share of its CPU the server used while measured; requests/CPU-s = requests per second of "
-        "server CPU time, steadier than requests/s when other processes compete for the CPU.",
+        "server CPU time, steadier than requests/s when other processes compete for the CPU; "
+        "ratio/CPU-s = the same ratio computed from requests/CPU-s.",
     ]
     for _, spec, r in rows:
         fp = r.get("first_pass")
         if fp:
             footer.append(
-                f"{spec['name'].split(' ')[0]} before its warm-up, one pass over the {fp['requests']:,} tokens, none seen before "
-                f"(each verified in full, RS256 + claims): {fp['rps']:,.0f} requests/s, p50 {fmt_ms(fp['p50_us'])}, "
+                f"{spec['name'].split(' ')[0]} before its warm-up, one pass over its rotating tokens, none seen before, each "
+                f"verified in full (RS256 + claims; {fp['requests']:,} requests): {fp['rps']:,.0f} requests/s, p50 {fmt_ms(fp['p50_us'])}, "
                 f"p99 {fmt_ms(fp['p99_us'])}, errors {fp['errors']}; the measured run then hits the verified-token cache."
             )
     calls = [f"{spec['name'].split(' ')[0]} {r['clerk_calls']}" for _, spec, r in rows if r.get("clerk_calls")]
     if calls:
         footer.append("Clerk Backend API calls during the workload (fake Clerk): " + ", ".join(calls) + ".")
+    if starved:
+        footer.append(
+            f"Server CPU below 90 % for {', '.join(starved)}: other processes used CPU {meta_cpu(args)}, or the "
+            "server waited for wrk (short of its CPU): compare with requests/CPU-s and ratio/CPU-s, or rerun "
+            "on a quieter machine."
+        )
     if notes:
         footer += ["", "Problems:"] + [f"- {n}" for n in notes]
     text = "\n".join(header + lines + footer) + "\n"

@@ -127,6 +127,12 @@ impl UserCache {
         Ok(found)
     }
 
+    /// What memory already knows about `id`, without asking Clerk: `Some(None)` is a cached
+    /// "no such user", `None` a miss.
+    pub async fn cached(&self, id: &str) -> Option<Option<Arc<ClerkUser>>> {
+        self.users.get(id).await
+    }
+
     /// Forgets a user (after a `user.updated` or `user.deleted` webhook, or an own metadata
     /// update), so that the next read asks Clerk.
     pub async fn invalidate(&self, user_id: &str) {

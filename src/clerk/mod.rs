@@ -24,6 +24,6 @@ pub use client::{
     ClerkClient, ClerkClientSettings, ClerkError, MAX_IDS_PER_CALL, MAX_LIST_LIMIT,
     is_plausible_user_id,
 };
-pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, request_loader};
+pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, load_user, request_loader};
 pub use roles::ClerkRoles;
 pub use user::{ClerkUser, EmailAddress};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 
-use super::ClerkUserLoader;
+use super::{ClerkUserLoader, load_user};
 use crate::authz::{AppRoleSource, RoleUnavailable};
 
 /// Request data: looks roles up through the request's user loader, so a role check and a
@@ -14,7 +14,7 @@ pub struct ClerkRoles(pub Arc<DataLoader<ClerkUserLoader>>);
 #[async_graphql::async_trait::async_trait]
 impl AppRoleSource for ClerkRoles {
     async fn app_role(&self, user_id: &str) -> Result<Option<String>, RoleUnavailable> {
-        match self.0.load_one(user_id.to_string()).await {
+        match load_user(&self.0, user_id).await {
             Ok(user) => Ok(user.and_then(|user| user.app_role().map(str::to_string))),
             Err(error) => {
                 tracing::warn!(%error, "could not load the user's role from Clerk");

@@ -5,7 +5,7 @@ use async_graphql::{Context, Json, Object};
 use serde_json::Value;
 
 use super::errors;
-use crate::clerk::{ClerkUser, ClerkUserLoader};
+use crate::clerk::{ClerkUser, ClerkUserLoader, load_user};
 
 /// A user's live Clerk profile through the request's loader (null when no secret key is
 /// configured, or Clerk knows no such user); `SERVICE_UNAVAILABLE` when Clerk does not answer.
@@ -16,7 +16,7 @@ pub async fn live_profile(
     let Some(loader) = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>() else {
         return Ok(None);
     };
-    match loader.load_one(user_id.to_string()).await {
+    match load_user(loader, user_id).await {
         Ok(user) => Ok(user.map(ClerkUserObject)),
         Err(error) => {
             tracing::warn!(%error, "could not load a profile from Clerk");

@@ -13,15 +13,7 @@ use crate::tokens::{TestKey, session_claims};
 const FRONTEND: &str = "http://localhost:3000";
 
 async fn reply(response: reqwest::Response) -> GraphqlReply {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
-    GraphqlReply {
-        status,
-        headers,
-        body,
-    }
+    GraphqlReply::read(response).await
 }
 
 fn graphql_url(app: &TestApp, params: &[(&str, &str)]) -> reqwest::Url {

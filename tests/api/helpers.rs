@@ -34,6 +34,19 @@ pub struct GraphqlReply {
 }
 
 impl GraphqlReply {
+    /// Status, headers and the JSON body of a response (panics, showing it, if not JSON).
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// `extensions.reason` of the first error.
     pub fn reason(&self) -> Option<&str> {
         self.body["errors"][0]["extensions"]["reason"].as_str()
@@ -207,16 +220,7 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
-        GraphqlReply {
-            status,
-            headers,
-            body,
-        }
+        GraphqlReply::read(request.send().await.expect("request sent")).await
     }
 
     /// `{ viewer { … } }` with `Authorization: Bearer <token>`.

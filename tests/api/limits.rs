@@ -52,15 +52,7 @@ async fn post_raw(app: &TestApp, body: String) -> GraphqlReply {
         .send()
         .await
         .expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text}"));
-    GraphqlReply {
-        status,
-        headers,
-        body,
-    }
+    GraphqlReply::read(response).await
 }
 
 /// Sends raw bytes over HTTP/1.1 and reads until the server closes.

@@ -548,7 +548,7 @@ fn build_and_model(spec: &TokenSpec) -> (String, Result<ModelToken, AuthFailure>
 }
 
 proptest! {
-    #![proptest_config(config(3000))]
+    #![proptest_config(config(5000))]
 
     /// A real token with 1-3 byte-level mutations (replace, insert, delete, bit flip, truncate,
     /// swap) is refused at steps 1-3, with a DESIGN §4 reason; only the untouched token passes.
