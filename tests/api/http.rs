@@ -82,3 +82,23 @@ async fn introspection_follows_its_switch() {
         reply.body
     );
 }
+
+// Issue 8: security headers on every response, and no server banner.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = crate::helpers::spawn_app().await;
+    let graphql = app.post_graphql("{ health }", &[]).await;
+    let refused = app
+        .post_graphql("{ health }", &[("authorization", "Bearer x.y.z")])
+        .await;
+    for (what, headers) in [
+        ("graphql", graphql.headers),
+        ("401", refused.headers),
+        ("healthz", app.get("/healthz").await.headers().clone()),
+        ("404", app.get("/nowhere").await.headers().clone()),
+    ] {
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+        assert!(headers.get("server").is_none(), "{what}: no server banner");
+    }
+}
