@@ -43,12 +43,14 @@ pub fn parse(body: &[u8]) -> Result<(String, ClerkEvent), PayloadError> {
 
     let not_an_envelope =
         || PayloadError("not a Clerk event envelope (JSON with `type` and `data`)");
+    // UTF-8 only: serde_json skips the fields a struct ignores without checking their bytes.
+    let body = std::str::from_utf8(body).map_err(|_| not_an_envelope())?;
     // Objects only, here and for `data`: serde's derived structs also accept a JSON array of
     // the fields in order, a form Clerk never sends.
-    if body.trim_ascii_start().first() != Some(&b'{') {
+    if !body.trim_start().starts_with('{') {
         return Err(not_an_envelope());
     }
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|_| not_an_envelope())?;
+    let envelope: Envelope = serde_json::from_str(body).map_err(|_| not_an_envelope())?;
     let event = match envelope.event_type.as_str() {
         "user.created" | "user.updated" => {
             let user: ClerkUser = from_object(envelope.data, "`data` is not a Clerk user")?;

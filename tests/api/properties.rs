@@ -1533,7 +1533,17 @@ const PAYLOAD_ERRORS: &[&str] = &[
 
 fn parse_payload(body: &[u8]) -> Result<(String, ClerkEvent), TestCaseError> {
     match event::parse(body) {
-        Ok(parsed) => Ok(parsed),
+        Ok(parsed) => {
+            // Only a UTF-8 JSON object is an envelope. (JSON puts no bound on numbers, so
+            // `IgnoredAny`, not `Value`, which refuses some as out of range.)
+            let text = std::str::from_utf8(body);
+            prop_assert!(
+                text.is_ok_and(|t| t.trim_start().starts_with('{')),
+                "{body:?}"
+            );
+            prop_assert!(serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok());
+            Ok(parsed)
+        }
         Err(error) => {
             let message = error.to_string();
             prop_assert!(PAYLOAD_ERRORS.contains(&message.as_str()), "{message}");
@@ -1592,6 +1602,24 @@ proptest! {
             }
             Err(failure) => return Err(failure),
         }
+    }
+
+    /// A lone continuation byte anywhere in a valid envelope makes it not UTF-8, hence not
+    /// JSON: refused, wherever it lands (also in fields the parser ignores).
+    #[test]
+    fn invalid_utf8_anywhere_is_refused(
+        kind in prop::sample::select(EVENT_TYPES.to_vec()),
+        at in any::<Index>(),
+        byte in 0x80u8..0xc0,
+    ) {
+        let envelope = json!({
+            "type": kind, "data": clerk_user_json("user_1", None), "object": "event",
+            "instance_id": "ins_1", "timestamp": 1,
+        });
+        let mut body = envelope.to_string().into_bytes();
+        prop_assert!(event::parse(&body).is_ok());
+        body.insert(at.index(body.len() + 1), byte);
+        prop_assert!(event::parse(&body).is_err());
     }
 
     /// User and session events round-trip their ids (and the user's profile); implausible user
@@ -1675,4 +1703,18 @@ fn envelopes_and_data_that_are_arrays_are_refused() {
     ] {
         assert!(event::parse(body.as_bytes()).is_err(), "{body}");
     }
+}
+
+/// Found by `scripts/fuzz` (target `webhook_payload`): serde_json skips the fields a struct
+/// ignores without checking their bytes, so invalid UTF-8 in `instance_id` was accepted.
+#[test]
+fn payloads_that_are_not_utf8_are_refused() {
+    let mut body = br#"{"data": {"id": "user_2abc", "object": "user", "first_name": "Ada"}, "object": "event", "type": "user.created", "timestamp": 1716883260000, "instance_id": "in"#.to_vec();
+    body.extend_from_slice(b"\x8d_1\"}");
+    assert!(serde_json::from_slice::<Value>(&body).is_err(), "not JSON");
+    assert!(event::parse(&body).is_err());
+    // The same payload in UTF-8 is accepted.
+    let at = body.len() - 5;
+    body[at] = b'x';
+    assert!(event::parse(&body).is_ok());
 }
