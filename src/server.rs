@@ -111,7 +111,10 @@ impl Application {
         }
 
         let (keys, rules, dev_keys) = token_keys(&config)?;
-        tracing::info!(key_source = %keys.describe(), "session token keys");
+        if dev_keys.is_none() {
+            // In dev mode the banner has said where the keys come from.
+            tracing::info!(key_source = %keys.describe(), "session token keys");
+        }
         if let KeySource::Jwks(cache) = &keys {
             if cache.warm_up().await {
                 tracing::info!("JWKS loaded at start-up");
