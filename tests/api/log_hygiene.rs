@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt as _;
 
+use crate::binary::{Output, wait_until_ready};
 use crate::fake_clerk::{FakeClerk, SECRET_KEY, clerk_user_json};
 use crate::tokens::{ISSUER, TestKey, session_claims, with};
 use crate::webhooks_sign::{WEBHOOK_SECRET, event, now, sign};
@@ -95,34 +95,11 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
         command.env("LOG_FORMAT", format);
     }
     let mut server = command.spawn().expect("the server starts");
-    // Drained while the server runs: trace logs would fill a pipe and block it.
-    let mut stdout = server.stdout.take().unwrap();
-    let mut stderr = server.stderr.take().unwrap();
-    let stdout = tokio::spawn(async move {
-        let mut buffer = Vec::new();
-        stdout.read_to_end(&mut buffer).await.map(|_| buffer)
-    });
-    let stderr = tokio::spawn(async move {
-        let mut buffer = Vec::new();
-        stderr.read_to_end(&mut buffer).await.map(|_| buffer)
-    });
+    let output = Output::drain(&mut server);
 
     let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&base, Duration::from_secs(15)).await;
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..150 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the server becomes ready");
 
     let header_token = TestKey::primary().sign(&session_claims(USER));
     let cookie_token =
@@ -247,13 +224,7 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
         .expect("the server stops after SIGTERM")
         .unwrap();
     assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
-    let stdout = stdout.await.unwrap().unwrap();
-    let stderr = stderr.await.unwrap().unwrap();
-    let output = strip_ansi(&format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&stdout),
-        String::from_utf8_lossy(&stderr)
-    ));
+    let output = strip_ansi(&output.text().await);
 
     let webhook_key = WEBHOOK_SECRET.strip_prefix("whsec_").unwrap();
     let mut secrets: Vec<(&'static str, String)> = vec![

@@ -1,6 +1,7 @@
 //! Black-box tests over HTTP: the real router on 127.0.0.1:0, a fake Clerk on loopback, tokens
 //! signed here with test-only keys. One binary with modules, so it links once.
 
+mod binary;
 mod fake_clerk;
 mod helpers;
 mod test_db;

@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use clerk_graphql::auth::clock::{Clock, FixedClock};
 
+use crate::binary::{Output, wait_until_ready};
 use crate::fake_clerk::{Fault, clerk_user_json};
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app_with};
 use crate::tokens::{TestKey, session_claims, with};
@@ -471,7 +472,6 @@ async fn rate_limit_enabled_false_turns_every_limit_off() {
 async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token() {
     use std::process::Stdio;
     use std::time::Duration;
-    use tokio::io::AsyncReadExt as _;
 
     const GARBAGE: &str = "garbage-token-5c2f7d1a9e";
     let clerk = crate::fake_clerk::FakeClerk::start().await;
@@ -505,32 +505,10 @@ async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token()
         .kill_on_drop(true)
         .spawn()
         .expect("the server starts");
-    let mut stdout = server.stdout.take().unwrap();
-    let mut stderr = server.stderr.take().unwrap();
-    let stdout = tokio::spawn(async move {
-        let mut buffer = Vec::new();
-        stdout.read_to_end(&mut buffer).await.map(|_| buffer)
-    });
-    let stderr = tokio::spawn(async move {
-        let mut buffer = Vec::new();
-        stderr.read_to_end(&mut buffer).await.map(|_| buffer)
-    });
+    let output = Output::drain(&mut server);
     let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&base, Duration::from_secs(30)).await;
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the server becomes ready");
 
     // Real time here: a token valid now, signed by the wrong key.
     let forged = TestKey::secondary().sign_with_header(
@@ -566,11 +544,7 @@ async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token()
         .await
         .expect("the server stops after SIGTERM")
         .unwrap();
-    let output = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&stdout.await.unwrap().unwrap()),
-        String::from_utf8_lossy(&stderr.await.unwrap().unwrap())
-    );
+    let output = output.text().await;
     let lockouts: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("too many invalid session tokens"))

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clerk_graphql::db::{users, webhook_events};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
+use crate::binary::wait_until_ready;
 use crate::fake_clerk::clerk_user_json;
 use crate::test_db::{Backend, TestDatabase, on_every_backend};
 use crate::webhooks_sign::{WEBHOOK_SECRET, event, now, sign};
@@ -33,16 +34,8 @@ async fn sigterm_mid_burst_loses_no_acknowledged_delivery(backend: Backend) {
         .spawn()
         .expect("server starts");
     let base = format!("http://127.0.0.1:{port}");
+    wait_until_ready(&base, Duration::from_secs(10)).await;
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the server answers /healthz");
 
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
     let burst: Vec<_> = (0..300)
