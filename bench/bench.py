@@ -326,11 +326,14 @@ class Client:
         self.host, self.port = parts.hostname, parts.port
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
 
-    def post(self, query: str, token: str | None = None, variables: dict | None = None):
+    def post(self, query: str, token: str | None = None, variables: dict | None = None,
+             forwarded_for: str | None = None):
         body = {"query": query}
         if variables is not None:
             body["variables"] = variables
         headers = {"Content-Type": "application/json"}
+        if forwarded_for:
+            headers["X-Forwarded-For"] = forwarded_for
         if token:
             headers["Authorization"] = f"Bearer {token}"
         for attempt in range(2):

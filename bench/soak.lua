@@ -110,6 +110,7 @@ local CLASSES = {
   {"viewer", 200, '"viewer":{"userId":"user_soak_'},
   {"me", 200, '"me":{"id":"user_soak_'},
   {"admin_note", 200, '"adminNote":{"id":'},
+  {"admin_note_forbidden", 200, '"code":"FORBIDDEN"'},
   {"create_post", 200, '"createPost":{"id":'},
   {"health", 200, '"health":"ok"'},
   {"anonymous_viewer", 200, '"viewer":null'},
@@ -154,7 +155,12 @@ function response(status, headers, body)
   local class = "unexpected"
   for _, c in ipairs(CLASSES) do
     if status == c[2] and string.find(body, c[3], 1, true) then
-      if status ~= 200 or not string.find(body, '"errors"', 1, true) then class = c[1] end
+      if c[1] == "admin_note_forbidden" then
+        -- A member asking for the admin note: null, and the one error that says why.
+        if string.find(body, '{"data":{"adminNote":null},"errors":[', 1, true) then class = c[1] end
+      elseif status ~= 200 or not string.find(body, '"errors"', 1, true) then
+        class = c[1]
+      end
       break
     end
   end

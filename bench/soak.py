@@ -4,6 +4,7 @@ Shares the key handling, token shape and fake Clerk of `bench.py`.
 
 Subcommands:
   tokens   --dir D --users N --sessions S      valid tokens (N users x S sessions), expired, forged
+  seed     --url U --dir D --users N           every user provisioned once (`me`)
   webhooks --url U --secret whsec_… --users N --rate R --until-file F --out F
   report   --wrk F --rss F --webhooks F --log F --out F [--meta k=v …]
 """
@@ -20,6 +21,7 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -60,8 +62,12 @@ def cmd_tokens(args) -> None:
     # Line k (from 0) belongs to user k % users: session s of every user, then session s + 1.
     # The tokens live long enough for the whole soak (a real one lives 60 s; the cache treats
     # both alike, and the bound is what the soak tests).
+    # Roles in the session token (the README's recommended session-token customisation): one
+    # user in ten is an admin. A role read from Clerk's API instead costs a Backend API round trip
+    # per user a minute; scripts/bench (h) measures that path.
     valid = [
-        bench.session_claims(soak_user(u), f"sess_soak_{s:02d}_{u:05d}", now, ttl=args.ttl)
+        dict(bench.session_claims(soak_user(u), f"sess_soak_{s:02d}_{u:05d}", now, ttl=args.ttl),
+             metadata={"role": "admin" if u % 10 == 0 else "member"})
         for s in range(args.sessions)
         for u in range(args.users)
     ]
@@ -88,6 +94,33 @@ def cmd_tokens(args) -> None:
     print(f"{len(valid)} valid tokens ({args.users} users x {args.sessions} sessions), "
           f"{len(expired)} expired, {len(forged)} forged, in {time.monotonic() - started:.0f} s "
           f"({workers} processes)", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------------------------
+# seed: every user provisioned once, as `sync-users` or the `user.created` webhook would have done
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_seed(args) -> None:
+    """`{ me { id } }` with each user's first token: the server provisions the row from the fake
+    Clerk. A real deployment has its users already (webhooks, `sync-users`); without this, the
+    first minutes of the soak would measure 10,000 first-time Backend API calls."""
+    tokens = Path(args.dir, "tokens-valid.txt").read_text().splitlines()[: args.users]
+    local = threading.local()
+    started = time.monotonic()
+
+    def provision(u: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = bench.Client(args.url)
+        # From the user's own address, as in soak.lua (the server trusts 127.0.0.1 as a proxy).
+        address = f"10.{u // 256 % 256}.{u % 256}.1"
+        status, _, raw = local.client.post("{ me { id } }", tokens[u], forwarded_for=address)
+        if status != 200 or f'"id":"{soak_user(u)}"' not in raw.decode():
+            raise SystemExit(f"seed: provisioning {soak_user(u)} failed: {status} {raw[:300]!r}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(provision, range(args.users)))
+    print(f"{args.users} users provisioned in {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,6 +289,10 @@ def main() -> None:
     p.add_argument("--users", type=int, required=True)
     p.add_argument("--sessions", type=int, required=True)
     p.add_argument("--ttl", type=int, default=7200)
+    p = sub.add_parser("seed")
+    p.add_argument("--url", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--users", type=int, required=True)
     p = sub.add_parser("webhooks")
     p.add_argument("--url", required=True)
     p.add_argument("--secret", required=True)
@@ -271,7 +308,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--meta", nargs="*", default=[])
     args = parser.parse_args()
-    {"tokens": cmd_tokens, "webhooks": cmd_webhooks, "report": cmd_report}[args.command](args)
+    {"tokens": cmd_tokens, "seed": cmd_seed, "webhooks": cmd_webhooks, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":
