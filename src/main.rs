@@ -10,6 +10,15 @@ use clerk_graphql::server::Application;
 use clerk_graphql::{db, graphql, telemetry, users};
 use migrations::{Migrator, MigratorTrait};
 
+/// mimalloc instead of the system allocator. A GraphQL request allocates and frees hundreds of
+/// small objects (the parsed document, resolver futures, the JSON answer); under callgrind,
+/// glibc's malloc and free were about 30 % of the instructions of a `{ viewer { userId } }`
+/// request. `scripts/bench`, same machine, glibc → mimalloc: anonymous viewer 19.6k → 24.9k
+/// requests/s, one token 14.7k → 19.5k, 10,000 tokens 13.1k → 18.7k, `me` 5.3k → 6.3k; peak RSS
+/// 20 → 31 MiB (mimalloc keeps freed pages for reuse).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,

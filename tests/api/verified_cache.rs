@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 
@@ -34,12 +36,16 @@ fn rules(capacity: u64) -> ClaimRules {
 
 /// A verifier with the primary test key as `CLERK_JWT_KEY` would give it.
 fn pem_verifier(clock: Arc<FixedClock>, capacity: u64) -> Verifier {
+    pem_verifier_with(clock, rules(capacity))
+}
+
+fn pem_verifier_with(clock: Arc<FixedClock>, rules: ClaimRules) -> Verifier {
     let key = DecodingKey::from_rsa_pem(TestKey::primary().public_pem.as_bytes()).unwrap();
     let keys = KeySource::Pem(Arc::new(VerificationKey {
         key,
         algorithm: None,
     }));
-    Verifier::new(keys, rules(capacity), clock as Arc<dyn Clock>)
+    Verifier::new(keys, rules, clock as Arc<dyn Clock>)
 }
 
 /// A verifier reading the fake Clerk's Backend API JWKS, loaded before it returns.
@@ -184,6 +190,116 @@ async fn refused_tokens_never_create_entries() {
     // The valid token still verifies, and only it is stored.
     assert_eq!(user_id(&verifier.verify(&valid).await.unwrap()), "user_1");
     assert_eq!(entries(&verifier).await, 1);
+}
+
+/// Any change to a cached token makes another cache key: the copy is verified in full and refused
+/// with the reason a verifier that never saw the original gives, and the original stays cached.
+#[tokio::test]
+async fn a_tampered_copy_of_a_cached_token_is_refused_like_an_uncached_one() {
+    let clock = FixedClock::at_unix_seconds(T);
+    let verifier = pem_verifier(Arc::clone(&clock), 1024);
+    let uncached = pem_verifier(Arc::clone(&clock), 0);
+    let claims = with(claims_at_t("user_1"), json!({"azp": "https://app.example"}));
+    let original = TestKey::primary().sign(&claims);
+    verifier.verify(&original).await.unwrap();
+    assert_eq!(counters(&verifier), (0, 1));
+
+    let [header, payload, signature]: [&str; 3] =
+        original.split('.').collect::<Vec<_>>().try_into().unwrap();
+    let encode = |value: Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let flipped_signature = {
+        let mut bytes = signature.as_bytes().to_vec();
+        bytes[100] = if bytes[100] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(bytes).unwrap()
+    };
+    let tampered = [
+        // Another user's claims under the original signature.
+        format!(
+            "{header}.{}.{signature}",
+            encode(with(claims.clone(), json!({"sub": "user_admin"})))
+        ),
+        // A role granted in the claims, everything else identical.
+        format!(
+            "{header}.{}.{signature}",
+            encode(with(claims.clone(), json!({"metadata": {"role": "admin"}})))
+        ),
+        // A later expiry.
+        format!(
+            "{header}.{}.{signature}",
+            encode(with(claims.clone(), json!({"exp": T + 86_400})))
+        ),
+        // One character of the signature.
+        format!("{header}.{payload}.{flipped_signature}"),
+        // The algorithm switched (HMAC keyed with the public key: algorithm confusion).
+        format!(
+            "{}.{payload}.{signature}",
+            encode(json!({"alg": "HS256", "typ": "JWT", "kid": TestKey::primary().kid}))
+        ),
+        // The signature dropped, or something appended.
+        format!("{header}.{payload}."),
+        format!("{original}.{signature}"),
+    ];
+    for copy in &tampered {
+        let refused = uncached.verify(copy).await;
+        assert!(refused.is_err(), "{copy} is refused without the cache");
+        assert_eq!(verifier.verify(copy).await, refused, "{copy}");
+    }
+    assert_eq!(counters(&verifier), (0, 1), "no hit, nothing stored");
+    assert_eq!(
+        user_id(&verifier.verify(&original).await.unwrap()),
+        "user_1"
+    );
+    assert_eq!(counters(&verifier), (1, 1), "the original is still a hit");
+}
+
+/// Entries belong to the verifier of one configuration: a token cached while the server trusted
+/// one issuer, party or audience is checked in full by a verifier configured otherwise (a restart
+/// with new settings), never answered from what the old configuration accepted.
+#[tokio::test]
+async fn a_token_cached_under_one_issuer_configuration_is_refused_under_another() {
+    let clock = FixedClock::at_unix_seconds(T);
+    let token = TestKey::primary().sign(&with(
+        claims_at_t("user_1"),
+        json!({"azp": "https://app.example", "aud": "api://app"}),
+    ));
+    let original = pem_verifier(Arc::clone(&clock), 1024);
+    original.verify(&token).await.unwrap();
+    original.verify(&token).await.unwrap();
+    assert_eq!(counters(&original), (1, 1));
+
+    let configured = |change: fn(&mut ClaimRules)| {
+        let mut rules = rules(1024);
+        change(&mut rules);
+        pem_verifier_with(Arc::clone(&clock), rules)
+    };
+    let reconfigurations: [(fn(&mut ClaimRules), AuthFailure); 3] = [
+        (
+            |r| r.issuer = Some("https://other-instance.clerk.accounts.dev".into()),
+            AuthFailure::InvalidIssuer,
+        ),
+        (
+            |r| r.authorized_parties = vec!["https://other.example".into()],
+            AuthFailure::InvalidAuthorizedParty,
+        ),
+        (
+            |r| r.audience = vec!["api://other".into()],
+            AuthFailure::InvalidAudience,
+        ),
+    ];
+    for (change, failure) in reconfigurations {
+        let reconfigured = configured(change);
+        for _ in 0..2 {
+            assert_eq!(reconfigured.verify(&token).await, Err(failure));
+        }
+        assert_eq!(
+            counters(&reconfigured),
+            (0, 0),
+            "{failure:?}: no hit, nothing stored"
+        );
+    }
+    // The old configuration's verifier still answers from its own cache.
+    original.verify(&token).await.unwrap();
+    assert_eq!(counters(&original), (2, 1));
 }
 
 #[tokio::test]
