@@ -267,12 +267,13 @@ async fn a_token_cached_under_one_issuer_configuration_is_refused_under_another(
     original.verify(&token).await.unwrap();
     assert_eq!(counters(&original), (1, 1));
 
-    let configured = |change: fn(&mut ClaimRules)| {
+    type Reconfiguration = fn(&mut ClaimRules);
+    let configured = |change: Reconfiguration| {
         let mut rules = rules(1024);
         change(&mut rules);
         pem_verifier_with(Arc::clone(&clock), rules)
     };
-    let reconfigurations: [(fn(&mut ClaimRules), AuthFailure); 3] = [
+    let reconfigurations: [(Reconfiguration, AuthFailure); 3] = [
         (
             |r| r.issuer = Some("https://other-instance.clerk.accounts.dev".into()),
             AuthFailure::InvalidIssuer,
