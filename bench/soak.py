@@ -227,7 +227,9 @@ def cmd_report(args) -> None:
     at_2min = next((kb for t, kb in rss if t >= 120), None)
     last = rss[-1][1] if rss else None
     drift = (last - at_2min) / at_2min if at_2min and last else None
-    level = lambda name: sum(1 for line in log_lines if f'"level":"{name}"' in line)  # noqa: E731
+
+    def level(name: str) -> int:
+        return sum(1 for line in log_lines if f'"level":"{name}"' in line)
 
     checks = [
         ("no 5xx (GraphQL and webhooks)", server_errors == 0 and hook_5xx == 0,

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
+use std::process::ExitStatus;
 use tokio::io::AsyncReadExt as _;
+
 use tokio::process::Child;
 use tokio::task::JoinHandle;
 
@@ -58,4 +60,19 @@ pub async fn wait_until_ready(base: &str, patience: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{base} did not become ready within {patience:?}");
+}
+
+/// Sends SIGTERM (as a process manager would) and waits for the exit, at most `patience`.
+pub async fn terminate(child: &mut Child, patience: Duration) -> ExitStatus {
+    let pid = child.id().expect("running").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(patience, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the server did not stop within {patience:?} after SIGTERM"))
+        .unwrap()
 }

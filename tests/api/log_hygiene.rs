@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::binary::{Output, wait_until_ready};
+use crate::binary::{Output, terminate, wait_until_ready};
 use crate::fake_clerk::{FakeClerk, SECRET_KEY, clerk_user_json};
 use crate::tokens::{ISSUER, TestKey, session_claims, with};
 use crate::webhooks_sign::{WEBHOOK_SECRET, event, now, sign};
@@ -212,17 +212,7 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["data"]["user"]["email"], HOOK_EMAIL, "{reply}");
 
-    let pid = server.id().expect("running").to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), server.wait())
-        .await
-        .expect("the server stops after SIGTERM")
-        .unwrap();
+    let status = terminate(&mut server, Duration::from_secs(30)).await;
     assert!(status.success(), "a clean exit after SIGTERM: {status:?}");
     let output = strip_ansi(&output.text().await);
 

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use clerk_graphql::auth::clock::{Clock, FixedClock};
 
-use crate::binary::{Output, wait_until_ready};
+use crate::binary::{Output, terminate, wait_until_ready};
 use crate::fake_clerk::{Fault, clerk_user_json};
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app_with};
 use crate::tokens::{TestKey, session_claims, with};
@@ -533,17 +533,7 @@ async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token()
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
 
-    let pid = server.id().expect("running").to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    tokio::time::timeout(Duration::from_secs(30), server.wait())
-        .await
-        .expect("the server stops after SIGTERM")
-        .unwrap();
+    terminate(&mut server, Duration::from_secs(30)).await;
     let output = output.text().await;
     let lockouts: Vec<&str> = output
         .lines()
