@@ -1,6 +1,7 @@
 //! Database connection, migrations and the sea-orm entities.
 
 pub mod posts;
+mod sqlite_memory;
 pub mod users;
 pub mod webhook_events;
 
@@ -16,6 +17,9 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("sqlite:") {
+        sqlite_memory::use_global_allocator();
+    }
     let mut options = ConnectOptions::new(url);
     options
         .connect_timeout(WAIT_LIMIT)

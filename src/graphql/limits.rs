@@ -28,19 +28,14 @@
 //! HTTP layer maps these codes to HTTP 400 (405 for a non-query over `GET`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
 use async_graphql::parser::types::{
     ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{
     ErrorExtensionValues, Pos, Positioned, Request, ServerError, ServerResult, ValidationResult,
-    Value, Variables,
+    Value,
 };
 
 use crate::config::GraphqlLimits;
@@ -76,9 +71,10 @@ pub fn connection_complexity(first: Option<i32>, child_complexity: usize) -> usi
         .saturating_add(1)
 }
 
-/// The extension; installed by `build_schema`.
+/// The limits of one schema; its hooks are called by the schema's extension
+/// ([`super::extension`]), in the order of the module documentation.
 pub struct RequestLimits {
-    settings: Arc<Settings>,
+    settings: Settings,
 }
 
 struct Settings {
@@ -89,34 +85,15 @@ struct Settings {
 impl RequestLimits {
     pub fn new(limits: GraphqlLimits, introspection: bool) -> Self {
         Self {
-            settings: Arc::new(Settings {
+            settings: Settings {
                 limits,
                 introspection,
-            }),
+            },
         }
     }
-}
 
-impl ExtensionFactory for RequestLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestLimitsExtension {
-            settings: Arc::clone(&self.settings),
-        })
-    }
-}
-
-struct RequestLimitsExtension {
-    settings: Arc<Settings>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestLimitsExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
+    /// `prepare_request`: steps 1 to 4; the parsed document goes on with the request.
+    pub fn prepare(&self, mut request: Request) -> ServerResult<Request> {
         let queries_only = request
             .data
             .contains_key(&std::any::TypeId::of::<QueriesOnly>());
@@ -127,29 +104,23 @@ impl Extension for RequestLimitsExtension {
             queries_only,
         )?;
         request.set_parsed_query(document);
-        next.run(ctx, request).await
+        Ok(request)
     }
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        // The document was parsed above; what fails here is async-graphql's own nesting check
-        // (never reached in practice: ours is stricter) or its directive limit.
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|error| with_code(error, VALIDATION_FAILED))
+    /// `parse_query`: the document was parsed by [`Self::prepare`]; what fails in async-graphql's
+    /// own step is its nesting check (never reached in practice: ours is stricter) or its
+    /// directive limit.
+    pub fn parse_error(error: ServerError) -> ServerError {
+        with_code(error, VALIDATION_FAILED)
     }
 
-    async fn validation(
+    /// `validation`: codes async-graphql's validation errors and applies the depth and
+    /// complexity limits to what it computed.
+    pub fn validated(
         &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
+        result: Result<ValidationResult, Vec<ServerError>>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await.map_err(|errors| {
+        let result = result.map_err(|errors| {
             // A document of thousands of bad arguments must not become a response of
             // megabytes: the first errors are enough to fix it.
             let more = errors.len().saturating_sub(MAX_REPORTED_ERRORS);

@@ -2,29 +2,31 @@
 //! memo never outlives the request, so one user's view never leaks into another's.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
 use crate::db::users::{Column, Entity as Users, Model as User};
 
-/// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch.
+/// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch. Shared rows: the
+/// loader hands out a copy per request for a key, and a page's posts often share authors.
 pub struct UserRowLoader(pub DatabaseConnection);
 
 impl Loader<String> for UserRowLoader {
-    type Value = User;
-    type Error = std::sync::Arc<DbErr>;
+    type Value = Arc<User>;
+    type Error = Arc<DbErr>;
 
-    async fn load(&self, ids: &[String]) -> Result<HashMap<String, User>, Self::Error> {
+    async fn load(&self, ids: &[String]) -> Result<HashMap<String, Arc<User>>, Self::Error> {
         let users = Users::find()
             .filter(Column::Id.is_in(ids.iter().map(String::as_str)))
             .filter(Column::DeletedAt.is_null())
             .all(&self.0)
             .await
-            .map_err(std::sync::Arc::new)?;
+            .map_err(Arc::new)?;
         Ok(users
             .into_iter()
-            .map(|user| (user.id.clone(), user))
+            .map(|user| (user.id.clone(), Arc::new(user)))
             .collect())
     }
 }

@@ -4,6 +4,7 @@ mod access;
 mod clerk_user;
 mod errors;
 mod examples;
+mod extension;
 pub mod limits;
 mod loaders;
 mod null_on_error;

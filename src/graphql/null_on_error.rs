@@ -4,62 +4,39 @@
 //! async-graphql 7 follows it only for errors raised inside a value's own resolution. When a
 //! field's resolver or an extension (our authorization check) fails, it drops the field's key from
 //! its parent object instead — or makes the parent `null` when every field failed — so a client
-//! would see `{"health": "ok"}` where it expects `{"me": null, "health": "ok"}`. This extension,
-//! installed outermost, restores the rule. Errors of non-null fields still propagate to the
-//! parent, as the spec says.
+//! would see `{"health": "ok"}` where it expects `{"me": null, "health": "ok"}`. The schema's
+//! extension ([`super::extension`]) passes every field's result through [`CaughtErrors::catch`],
+//! outermost, and appends what was caught to the response. Errors of non-null fields still
+//! propagate to the parent, as the spec says.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
-};
 use async_graphql::{Response, ServerError, ServerResult, Value};
 
-pub struct NullOnFieldError;
-
-impl ExtensionFactory for NullOnFieldError {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NullOnFieldErrorExtension::default())
-    }
-}
-
-/// One per request (async-graphql creates extensions per execution).
+/// One request's errors of fields that were answered `null`.
 #[derive(Default)]
-struct NullOnFieldErrorExtension {
-    /// Errors of fields that were answered `null`, appended to the response at the end.
-    caught: Mutex<Vec<ServerError>>,
-}
+pub struct CaughtErrors(Mutex<Vec<ServerError>>);
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for NullOnFieldErrorExtension {
-    async fn execute(
+impl CaughtErrors {
+    /// A field's result as the spec wants it: a failed nullable field (its type does not end in
+    /// `!`) is `null`, its error kept.
+    pub fn catch(
         &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let caught = std::mem::take(&mut *self.caught.lock().unwrap_or_else(|e| e.into_inner()));
-        response.errors.extend(caught);
-        response
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
+        nullable: bool,
+        result: ServerResult<Option<Value>>,
     ) -> ServerResult<Option<Value>> {
-        let nullable = !info.return_type.ends_with('!');
-        match next.run(ctx, info).await {
+        match result {
             Err(error) if nullable => {
-                self.caught
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(error);
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).push(error);
                 Ok(Some(Value::Null))
             }
             result => result,
         }
+    }
+
+    /// Appends the caught errors to the response of the execution.
+    pub fn append_to(&self, response: &mut Response) {
+        let caught = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        response.errors.extend(caught);
     }
 }

@@ -19,6 +19,7 @@ use crate::auth::Viewer;
 use crate::authz::directives::auth;
 use crate::clerk::ClerkUserLoader;
 use crate::db::posts::Model;
+use crate::db::users::Model as User;
 use crate::posts::rules::{self, InvalidField};
 use crate::posts::{Listing, NewPost, PostChanges, PostEventKind, PostEvents, store};
 use crate::users::current_user;
@@ -26,43 +27,58 @@ use crate::users::current_user;
 /// The role that may edit and delete anyone's posts.
 const MODERATOR_ROLE: &str = "admin";
 
-pub struct PostObject(pub Model);
+pub struct PostObject {
+    row: Model,
+    /// The author, when the page this post is on loaded the authors of all its posts at once
+    /// (`Some(None)`: no active author). Otherwise `author` asks the request's loader.
+    author: Option<Option<Arc<User>>>,
+}
+
+impl From<Model> for PostObject {
+    fn from(row: Model) -> Self {
+        Self { row, author: None }
+    }
+}
 
 #[Object(name = "Post")]
 impl PostObject {
     /// A UUID (v7: ordered by creation time).
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.row.id.to_string())
     }
 
     async fn title(&self) -> &str {
-        &self.0.title
+        &self.row.title
     }
 
     async fn body(&self) -> &str {
-        &self.0.body
+        &self.row.body
     }
 
     /// Drafts (`false`) are visible to their author only.
     async fn published(&self) -> bool {
-        self.0.published
+        self.row.published
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 
     /// Loaded in one batch for all posts of a request; null if the author was deleted.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        if let Some(author) = &self.author {
+            return Ok(author.clone().map(UserObject));
+        }
         let author = match ctx.data_opt::<Arc<UserRows>>() {
-            Some(loader) => loader.load_one(self.0.author_id.clone()).await,
+            Some(loader) => loader.load_one(self.row.author_id.clone()).await,
             // Outside a request's loader (subscription events): one lookup.
-            None => crate::users::find_active(database(ctx)?, &self.0.author_id)
+            None => crate::users::find_active(database(ctx)?, &self.row.author_id)
                 .await
+                .map(|user| user.map(Arc::new))
                 .map_err(Arc::new),
         };
         // The loader shares one error among its waiters, hence the clone out of the `Arc`.
@@ -101,18 +117,23 @@ pub async fn posts_page(
             .field("node")
             .field("author")
             .exists();
+    // The page's authors, fetched once and handed to each post: neither a statement nor a
+    // loader lookup per post. When the fetch fails, each post's `author` asks again, so the
+    // error shows on those fields.
+    let mut authors = None;
     if wants_authors && let Some(loader) = ctx.data_opt::<Arc<UserRows>>() {
-        // Errors show on each post's `author`, which asks again.
-        let _ = loader
+        authors = loader
             .load_many(page.posts.iter().map(|post| post.author_id.clone()))
-            .await;
+            .await
+            .ok();
     }
     let mut connection = Connection::new(after.is_some(), page.has_next_page);
-    connection.edges.extend(
-        page.posts
-            .into_iter()
-            .map(|post| Edge::new(post.id.to_string(), PostObject(post))),
-    );
+    connection.edges.extend(page.posts.into_iter().map(|row| {
+        let author = authors
+            .as_ref()
+            .map(|authors| authors.get(&row.author_id).cloned());
+        Edge::new(row.id.to_string(), PostObject { row, author })
+    }));
     Ok(connection)
 }
 
@@ -127,7 +148,7 @@ pub async fn readable_post(ctx: &Context<'_>, id: &ID) -> Result<Option<PostObje
     let viewer = ctx.data_opt::<Arc<Viewer>>();
     Ok(post
         .filter(|post| post.published || viewer.is_some_and(|v| v.user_id == post.author_id))
-        .map(PostObject))
+        .map(PostObject::from))
 }
 
 #[derive(InputObject)]
@@ -177,7 +198,7 @@ impl PostMutation {
         if post.published {
             events.publish(PostEventKind::Published, &post);
         }
-        Ok(PostObject(post))
+        Ok(PostObject::from(post))
     }
 
     /// Changes a post: its author, or an `admin`. Unknown ids, and other users' drafts, are
@@ -214,7 +235,7 @@ impl PostMutation {
         if post.published && !was_published {
             events.publish(PostEventKind::Published, &post);
         }
-        Ok(PostObject(post))
+        Ok(PostObject::from(post))
     }
 
     /// Deletes a post (its author, or an `admin`); answers its id.

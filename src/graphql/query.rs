@@ -38,7 +38,7 @@ impl Query {
         let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref))
             .await
             .map_err(errors::provisioning)?;
-        Ok(user.map(UserObject))
+        Ok(user.map(UserObject::from))
     }
 
     /// A user by Clerk user id; null when unknown or deleted.
@@ -47,7 +47,7 @@ impl Query {
         let user = find_active(database(ctx)?, &id)
             .await
             .map_err(errors::database)?;
-        Ok(user.map(UserObject))
+        Ok(user.map(UserObject::from))
     }
 
     /// Users, oldest first, in pages of `first` (default 20, at most 100) after the cursor

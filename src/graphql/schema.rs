@@ -2,8 +2,8 @@ use async_graphql::{MergedObject, Schema};
 use sea_orm::DatabaseConnection;
 
 use super::examples::ExampleMutation;
+use super::extension::SchemaExtension;
 use super::limits::RequestLimits;
-use super::null_on_error::NullOnFieldError;
 use super::post::PostMutation;
 use super::query::Query;
 use super::subscription::Subscription;
@@ -36,16 +36,12 @@ pub struct SchemaOptions {
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
 pub fn build_schema(options: SchemaOptions) -> AppSchema {
-    // The authorization extension is installed here, in the only function that builds a
-    // schema: no schema can exist whose marks are not enforced.
+    // The extension is installed here, in the only function that builds a schema: no schema
+    // can exist whose limits and marks are not enforced.
     let mut builder = Schema::build(Query, Mutation::default(), Subscription)
-        // Outermost, so that it also sees the authorization extension's denials.
-        .extension(NullOnFieldError)
-        .extension(Authorization::new(&options.role_claim))
-        // Parses and bounds each document before async-graphql validates or runs it.
-        .extension(RequestLimits::new(
-            options.limits.clone(),
-            options.introspection,
+        .extension(SchemaExtension::new(
+            RequestLimits::new(options.limits.clone(), options.introspection),
+            Authorization::new(&options.role_claim),
         ))
         .limit_recursive_depth(options.limits.max_recursive_depth)
         .data(RoleClaim(options.role_claim.clone()))

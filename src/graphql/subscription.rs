@@ -25,7 +25,7 @@ impl Subscription {
     async fn post_published(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PostObject>> {
         let events = events(ctx.data::<PostEvents>()?.subscribe())
             .filter(|event| std::future::ready(event.kind == PostEventKind::Published))
-            .map(|event| PostObject(event.post));
+            .map(|event| PostObject::from(event.post));
         Ok(bounded(ctx, events))
     }
 
@@ -54,7 +54,7 @@ impl PostEventObject {
 
     /// The post after the change (before it, for `DELETED`).
     async fn post(&self) -> PostObject {
-        PostObject(self.0.post.clone())
+        PostObject::from(self.0.post.clone())
     }
 }
 

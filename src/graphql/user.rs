@@ -23,7 +23,13 @@ use crate::users::{UserCursor, directory};
 /// Longer than this is not a name or an email address.
 const MAX_SEARCH_CHARS: usize = 100;
 
-pub struct UserObject(pub Model);
+pub struct UserObject(pub Arc<Model>);
+
+impl From<Model> for UserObject {
+    fn from(row: Model) -> Self {
+        Self(Arc::new(row))
+    }
+}
 
 #[Object(name = "User")]
 impl UserObject {
@@ -154,7 +160,7 @@ pub async fn users_page(
     connection.edges.extend(
         page.users
             .into_iter()
-            .map(|user| Edge::new(UserCursor::of(&user).encode(), UserObject(user))),
+            .map(|user| Edge::new(UserCursor::of(&user).encode(), UserObject::from(user))),
     );
     Ok(connection)
 }

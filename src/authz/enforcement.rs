@@ -1,79 +1,56 @@
-//! The extension that enforces the marks on every field resolution.
+//! Enforcing the marks: each field resolution and, once, each subscription's root fields. Called
+//! by the schema's extension (`crate::graphql::extension`, installed by `build_schema`).
 
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, ResolveInfo,
-};
+use async_graphql::extensions::{ExtensionContext, ResolveInfo};
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{
-    ErrorExtensionValues, PathSegment, Positioned, ServerError, ServerResult, Value, Variables,
-};
+use async_graphql::{ErrorExtensionValues, PathSegment, Positioned, ServerError, ServerResult};
 
 use super::RequirementTable;
 use super::policy::{AppRoleSource, Denial, evaluate};
 use crate::auth::Viewer;
 
-/// Install with `SchemaBuilder::extension(Authorization::new(role_claim))`.
+/// The enforcer of one schema.
 pub struct Authorization {
-    table: Arc<OnceLock<RequirementTable>>,
-    role_claim: Arc<str>,
+    /// Built from the registry on first use: the registry is only reachable from a hook.
+    table: OnceLock<RequirementTable>,
+    role_claim: String,
 }
 
 impl Authorization {
     pub fn new(role_claim: &str) -> Self {
         Self {
-            table: Arc::default(),
+            table: OnceLock::new(),
             role_claim: role_claim.into(),
         }
     }
-}
 
-impl ExtensionFactory for Authorization {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AuthorizationExtension {
-            table: Arc::clone(&self.table),
-            role_claim: Arc::clone(&self.role_claim),
-        })
-    }
-}
-
-struct AuthorizationExtension {
-    /// Built from the registry on first use: the registry is only reachable from a hook.
-    table: Arc<OnceLock<RequirementTable>>,
-    role_claim: Arc<str>,
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for AuthorizationExtension {
-    /// Subscription root fields are checked once, before their stream starts: the per-field hook
-    /// below only runs for each event, so without this a denied subscriber would keep a stream
-    /// open and receive an error per event.
-    async fn parse_query(
+    /// Subscription root fields are checked once, before their stream starts: the per-field
+    /// check below only runs for each event, so without this a denied subscriber would keep a
+    /// stream open and receive an error per event.
+    pub async fn check_subscriptions(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        document: &ExecutableDocument,
+    ) -> ServerResult<()> {
         let Some(subscription) = ctx.schema_env.registry.subscription_type.as_deref() else {
-            return Ok(document);
+            return Ok(());
         };
         let table = self.table(ctx);
-        let viewer = ctx.data_opt::<Arc<Viewer>>().map(Arc::as_ref);
-        let roles = ctx.data_opt::<Arc<dyn AppRoleSource>>().map(Arc::as_ref);
         for (_, operation) in document.operations.iter() {
             if operation.node.ty != OperationType::Subscription {
                 continue;
             }
-            for field in root_fields(&document, &operation.node.selection_set.node) {
+            for field in root_fields(document, &operation.node.selection_set.node) {
                 let Some(required) = table.get(subscription, &field.node.name.node) else {
                     continue;
                 };
-                if let Err(denial) = evaluate(required, viewer, &self.role_claim, roles).await {
+                if let Err(denial) =
+                    evaluate(required, viewer(ctx), &self.role_claim, roles(ctx)).await
+                {
                     let (code, message) = describe(&denial);
                     let mut error = ServerError::new(message, Some(field.pos));
                     let name = field.node.response_key().node.to_string();
@@ -85,34 +62,39 @@ impl Extension for AuthorizationExtension {
                 }
             }
         }
-        Ok(document)
+        Ok(())
     }
 
-    async fn resolve(
+    /// Whether the viewer may resolve this field: a field error (with its path) when not.
+    pub async fn check_field(
         &self,
         ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if !info.is_for_introspection {
-            let table = self.table(ctx);
-            if let Some(required) = table.get(info.parent_type, info.name) {
-                let viewer = ctx.data_opt::<Arc<Viewer>>().map(Arc::as_ref);
-                let roles = ctx.data_opt::<Arc<dyn AppRoleSource>>().map(Arc::as_ref);
-                if let Err(denial) = evaluate(required, viewer, &self.role_claim, roles).await {
-                    return Err(denial_error(&denial, &info));
-                }
-            }
+        info: &ResolveInfo<'_>,
+    ) -> ServerResult<()> {
+        if info.is_for_introspection {
+            return Ok(());
         }
-        next.run(ctx, info).await
+        // Most fields have no mark: one lookup, no await.
+        let Some(required) = self.table(ctx).get(info.parent_type, info.name) else {
+            return Ok(());
+        };
+        evaluate(required, viewer(ctx), &self.role_claim, roles(ctx))
+            .await
+            .map_err(|denial| denial_error(&denial, info))
     }
-}
 
-impl AuthorizationExtension {
     fn table(&self, ctx: &ExtensionContext<'_>) -> &RequirementTable {
         self.table
             .get_or_init(|| RequirementTable::from_registry(&ctx.schema_env.registry))
     }
+}
+
+fn viewer<'a>(ctx: &'a ExtensionContext<'_>) -> Option<&'a Viewer> {
+    ctx.data_opt::<Arc<Viewer>>().map(Arc::as_ref)
+}
+
+fn roles<'a>(ctx: &'a ExtensionContext<'_>) -> Option<&'a dyn AppRoleSource> {
+    ctx.data_opt::<Arc<dyn AppRoleSource>>().map(Arc::as_ref)
 }
 
 /// The root fields of a selection set, through fragment spreads and inline fragments (a

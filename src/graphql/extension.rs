@@ -1,0 +1,121 @@
+//! The schema's one async-graphql extension: request limits, authorization and the null-on-error
+//! rule, each in its own module, called from here in the order they need.
+//!
+//! Why one extension and not three: async-graphql wraps every field resolution in the `resolve`
+//! hook of *every* installed extension — a boxed future and a link of the hook chain per
+//! extension per field, even for an extension that does not override the hook. A page of 50 posts
+//! with their authors resolves some 350 fields, so three extensions cost about a thousand extra
+//! futures per request (bench/README.md, "What was measured").
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextResolve, NextValidation, ResolveInfo,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use super::limits::RequestLimits;
+use super::null_on_error::CaughtErrors;
+use crate::authz::Authorization;
+
+/// Installed by `build_schema`, the only function that builds a schema: no schema can exist whose
+/// limits and authorization marks are not enforced.
+pub struct SchemaExtension(Arc<Parts>);
+
+struct Parts {
+    limits: RequestLimits,
+    authorization: Authorization,
+}
+
+impl SchemaExtension {
+    pub fn new(limits: RequestLimits, authorization: Authorization) -> Self {
+        Self(Arc::new(Parts {
+            limits,
+            authorization,
+        }))
+    }
+}
+
+impl ExtensionFactory for SchemaExtension {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestExtension {
+            parts: Arc::clone(&self.0),
+            caught: CaughtErrors::default(),
+        })
+    }
+}
+
+/// One per request (async-graphql creates extensions per execution).
+struct RequestExtension {
+    parts: Arc<Parts>,
+    caught: CaughtErrors,
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for RequestExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = self.parts.limits.prepare(request)?;
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(RequestLimits::parse_error)?;
+        self.parts
+            .authorization
+            .check_subscriptions(ctx, &document)
+            .await?;
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        self.parts.limits.validated(next.run(ctx).await)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        self.caught.append_to(&mut response);
+        response
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        // Outermost, the null-on-error rule also sees authorization's denials.
+        let nullable = !info.return_type.ends_with('!');
+        let result = match self.parts.authorization.check_field(ctx, &info).await {
+            Ok(()) => next.run(ctx, info).await,
+            Err(denial) => Err(denial),
+        };
+        self.caught.catch(nullable, result)
+    }
+}
