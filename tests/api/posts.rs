@@ -53,6 +53,7 @@ on_every_backend!(
     drafts_are_seen_by_their_author_only,
     create_post_validates_and_provisions_the_author,
     posts_page_with_cursors,
+    a_deleted_author_is_null_on_a_page_and_on_a_single_post,
 );
 
 async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend) {
@@ -100,6 +101,43 @@ async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
     assert_eq!(app.statements.load(Ordering::SeqCst) - before, 2);
+}
+
+/// A page hands the authors it loaded to its posts; the author of a single post comes from the
+/// request's loader. Both must answer `null` for a deleted author, and not fail the page.
+async fn a_deleted_author_is_null_on_a_page_and_on_a_single_post(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let db = app.database.connect().await;
+    seed_user(&db, "user_stays").await;
+    seed_user(&db, "user_leaves").await;
+    let kept = seed_post(&db, "user_stays", "kept", true).await;
+    let orphan = seed_post(&db, "user_leaves", "orphan", true).await;
+    clerk_graphql::users::apply_deletion(&db, "user_leaves", Utc::now())
+        .await
+        .unwrap();
+
+    let reply = app
+        .post_graphql("{ posts(first: 10) { nodes { id author { id } } } }", &[])
+        .await;
+    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    assert_eq!(
+        reply.body["data"]["posts"]["nodes"],
+        json!([
+            {"id": orphan, "author": null},
+            {"id": kept, "author": {"id": "user_stays"}},
+        ])
+    );
+
+    for (id, author) in [(&orphan, json!(null)), (&kept, json!({"id": "user_stays"}))] {
+        let reply = app
+            .post_graphql(
+                &format!(r#"{{ post(id: "{id}") {{ author {{ id }} }} }}"#),
+                &[],
+            )
+            .await;
+        assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+        assert_eq!(reply.body["data"]["post"]["author"], author);
+    }
 }
 
 async fn only_the_author_or_an_admin_may_change_a_post(backend: Backend) {
