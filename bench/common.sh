@@ -15,14 +15,18 @@ check_tools() {
   if ! { taskset -c "$server_cpu" true && taskset -c "$client_cpu" true; } 2>/dev/null; then
     die "cannot pin to CPUs $server_cpu and $client_cpu (set BENCH_SERVER_CPU / BENCH_CLIENT_CPU)"
   fi
-  if ! command -v wrk >/dev/null; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      log "wrk is missing: apt-get install -y wrk"
-      apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; } ||
-        die "could not install wrk"
-    else
-      die "wrk is missing: install it (Debian/Ubuntu: sudo apt-get install -y wrk)"
-    fi
+  ensure_tool wrk
+}
+
+# A command from the Debian package of the same name, installed with apt-get when running as root.
+ensure_tool() { # command
+  command -v "$1" >/dev/null && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "$1 is missing: apt-get install -y $1"
+    apt-get install -y "$1" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$1" >/dev/null; } ||
+      die "could not install $1"
+  else
+    die "$1 is missing: install it (Debian/Ubuntu: sudo apt-get install -y $1)"
   fi
 }
 
@@ -49,10 +53,10 @@ build_release() {
 
 # ---- clean-up, also on Ctrl-C --------------------------------------------------------------------
 server_pid='' clerk_pid='' wrk_pid='' helper_pid=''
-stop_pid() { # pid: SIGTERM, then SIGKILL after 5 s
-  local pid=$1
+stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after 5 s (or the given seconds)
+  local pid=$1 patience=${2:-5}
   kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do
+  for _ in $(seq $((patience * 10))); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -99,7 +103,9 @@ clerk_calls() { curl -fsS "$clerk_url/_stats" | sed -n 's/.*"users_calls": *\([0
 
 # Starts the server pinned to $server_cpu in production configuration with the key pair in $tmp
 # and the fake Clerk, from a clean environment (no inherited CLERK_* variables) and in $tmp (no
-# .env of the checkout is read). Sets server_pid and server_url.
+# .env of the checkout is read), under the command in server_wrapper if any (e.g. valgrind).
+# Sets server_pid and server_url.
+server_wrapper=()
 start_server() { # log file, then NAME=value … (the caller's settings, which win)
   local logfile=$1 port
   shift
@@ -110,7 +116,7 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
       APP_ENV=production DEV_MODE=false HOST=127.0.0.1 PORT="$port" \
       CLERK_JWT_KEY="$(cat "$tmp/public.pem")" CLERK_ISSUER=https://bench.clerk.local \
       CLERK_SECRET_KEY=sk_test_bench CLERK_API_URL="$clerk_url" LOG_FORMAT=json "$@" \
-      taskset -c "$server_cpu" "$ROOT/$bin" serve
+      taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/$bin" serve
   ) >"$logfile" 2>&1 &
   server_pid=$!
   server_url="http://127.0.0.1:$port"
@@ -122,8 +128,8 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
   tail -n 20 "$logfile" >&2
   die "the server did not start (log above)"
 }
-stop_server() {
-  stop_pid "$server_pid"
+stop_server() { # [seconds of patience before SIGKILL]
+  stop_pid "$server_pid" "${1:-5}"
   server_pid=''
 }
 
