@@ -21,7 +21,7 @@ use crate::clerk::ClerkUserLoader;
 use crate::db::posts::Model;
 use crate::db::users::Model as User;
 use crate::posts::rules::{self, InvalidField};
-use crate::posts::{Listing, NewPost, PostChanges, PostEventKind, PostEvents, store};
+use crate::posts::{Bodies, Listing, NewPost, PostChanges, PostEventKind, PostEvents, store};
 use crate::users::current_user;
 
 /// The role that may edit and delete anyone's posts.
@@ -32,11 +32,17 @@ pub struct PostObject {
     /// The author, when the page this post is on loaded the authors of all its posts at once
     /// (`Some(None)`: no active author). Otherwise `author` asks the request's loader.
     author: Option<Option<Arc<User>>>,
+    /// Whether `row.body` was left out (empty) because the page's selection did not ask for it.
+    body_omitted: bool,
 }
 
 impl From<Model> for PostObject {
     fn from(row: Model) -> Self {
-        Self { row, author: None }
+        Self {
+            row,
+            author: None,
+            body_omitted: false,
+        }
     }
 }
 
@@ -51,8 +57,17 @@ impl PostObject {
         &self.row.title
     }
 
-    async fn body(&self) -> &str {
-        &self.row.body
+    async fn body(&self, ctx: &Context<'_>) -> Result<String> {
+        if !self.body_omitted {
+            return Ok(self.row.body.clone());
+        }
+        // Only if the page's look-ahead missed a way the selection names `body`: correct, at the
+        // price of one statement for this post.
+        store::find(database(ctx)?, self.row.id)
+            .await
+            .map_err(errors::database)?
+            .map(|post| post.body)
+            .ok_or_else(|| errors::not_found("post"))
     }
 
     /// Drafts (`false`) are visible to their author only.
@@ -107,21 +122,27 @@ pub async fn posts_page(
             })
         })
         .transpose()?;
-    let page = store::page(database(ctx)?, listing, first, after)
+    let selection = ctx.look_ahead();
+    // Through `nodes` or `edges { node }`; fragments included, aliases ignored.
+    let selects = |field: &str| {
+        selection.field("nodes").field(field).exists()
+            || selection.field("edges").field("node").field(field).exists()
+    };
+    let bodies = if selects("body") {
+        Bodies::Included
+    } else {
+        Bodies::Omitted
+    };
+    let page = store::page(database(ctx)?, listing, first, after, bodies)
         .await
         .map_err(errors::database)?;
-    let selection = ctx.look_ahead();
-    let wants_authors = selection.field("nodes").field("author").exists()
-        || selection
-            .field("edges")
-            .field("node")
-            .field("author")
-            .exists();
     // The page's authors, fetched once and handed to each post: neither a statement nor a
     // loader lookup per post. When the fetch fails, each post's `author` asks again, so the
     // error shows on those fields.
     let mut authors = None;
-    if wants_authors && let Some(loader) = ctx.data_opt::<Arc<UserRows>>() {
+    if selects("author")
+        && let Some(loader) = ctx.data_opt::<Arc<UserRows>>()
+    {
         authors = loader
             .load_many(page.posts.iter().map(|post| post.author_id.clone()))
             .await
@@ -132,7 +153,14 @@ pub async fn posts_page(
         let author = authors
             .as_ref()
             .map(|authors| authors.get(&row.author_id).cloned());
-        Edge::new(row.id.to_string(), PostObject { row, author })
+        Edge::new(
+            row.id.to_string(),
+            PostObject {
+                row,
+                author,
+                body_omitted: bodies == Bodies::Omitted,
+            },
+        )
     }));
     Ok(connection)
 }

@@ -7,4 +7,4 @@ pub mod rules;
 pub mod store;
 
 pub use events::{PostEvent, PostEventKind, PostEvents};
-pub use store::{Listing, NewPost, PostChanges, PostPage};
+pub use store::{Bodies, Listing, NewPost, PostChanges, PostPage};

@@ -2,8 +2,8 @@
 //! fake Clerk, configured through the same variables a deployment uses.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clerk_graphql::auth::clock::Clock;
@@ -25,6 +25,8 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// Statements the application has run on its database.
     pub statements: Arc<AtomicUsize>,
+    /// Their SQL, in order.
+    pub statement_log: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct GraphqlReply {
@@ -184,10 +186,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     config.clerk.jwks = options.jwks;
 
     let statements = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&statements);
+    let statement_log = Arc::new(Mutex::new(Vec::new()));
+    let (counter, log) = (Arc::clone(&statements), Arc::clone(&statement_log));
     let mut build = BuildOptions {
-        on_statement: Some(Arc::new(move |_: &str| {
+        on_statement: Some(Arc::new(move |sql: &str| {
             counter.fetch_add(1, Ordering::SeqCst);
+            log.lock().unwrap().push(sql.to_string());
         })),
         ..BuildOptions::default()
     };
@@ -206,6 +210,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         clerk,
         database,
         statements,
+        statement_log,
     }
 }
 

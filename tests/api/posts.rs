@@ -54,6 +54,7 @@ on_every_backend!(
     create_post_validates_and_provisions_the_author,
     posts_page_with_cursors,
     a_deleted_author_is_null_on_a_page_and_on_a_single_post,
+    a_page_reads_bodies_only_when_its_selection_asks_for_them,
 );
 
 async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend) {
@@ -137,6 +138,52 @@ async fn a_deleted_author_is_null_on_a_page_and_on_a_single_post(backend: Backen
             .await;
         assert!(reply.body.get("errors").is_none(), "{}", reply.body);
         assert_eq!(reply.body["data"]["post"]["author"], author);
+    }
+}
+
+/// Bodies are up to 20,000 characters: a page reads them only when the selection names `body`,
+/// however it does (`nodes`, `edges { node }`, an alias, a fragment).
+async fn a_page_reads_bodies_only_when_its_selection_asks_for_them(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let db = app.database.connect().await;
+    seed_user(&db, "user_writer").await;
+    for i in 0..3 {
+        seed_post(&db, "user_writer", &format!("post {i}"), true).await;
+    }
+    let page_sql = |query: &'static str| {
+        let app = &app;
+        async move {
+            app.statement_log.lock().unwrap().clear();
+            let reply = app.post_graphql(query, &[]).await;
+            assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+            let log = app.statement_log.lock().unwrap().clone();
+            assert_eq!(log.len(), 1, "one statement for the page: {log:?}");
+            (reply.body, log[0].clone())
+        }
+    };
+    let reads_body = |sql: &str| sql.contains(r#""posts"."body""#);
+
+    let (body, sql) = page_sql("{ posts { nodes { id title } } }").await;
+    assert!(!reads_body(&sql), "{sql}");
+    assert_eq!(body["data"]["posts"]["nodes"][0]["title"], "post 2");
+
+    for query in [
+        "{ posts { nodes { title body } } }",
+        "{ posts { edges { node { title text: body } } } }",
+        "{ posts { nodes { ...Full } } } fragment Full on Post { title body }",
+        "{ posts { nodes { ... on Post { title body } } } }",
+    ] {
+        let (body, sql) = page_sql(query).await;
+        assert!(reads_body(&sql), "{query}: {sql}");
+        let posts = &body["data"]["posts"];
+        let node = if posts["nodes"].is_null() {
+            &posts["edges"][0]["node"]
+        } else {
+            &posts["nodes"][0]
+        };
+        let text = node.get("body").or(node.get("text")).unwrap();
+        assert_eq!(node["title"], "post 2", "{query}");
+        assert_eq!(text, "body of post 2", "{query}");
     }
 }
 
