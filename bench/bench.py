@@ -359,6 +359,14 @@ def read_tokens(path: Path) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+def post_body(n: int, chars: int) -> str:
+    """About 180 characters by default; `chars` long when given (posts allow up to 20,000)."""
+    sentence = f"Body of bench post {n}. "
+    if chars <= 0:
+        return sentence * 8
+    return (sentence * (chars // len(sentence) + 1))[:chars]
+
+
 def cmd_seed(args) -> None:
     tokens = read_tokens(Path(args.dir) / "tokens-users.txt")
     local = threading.local()
@@ -382,7 +390,7 @@ def cmd_seed(args) -> None:
         status, _, raw = client().post(
             "mutation($input: CreatePostInput!) { createPost(input: $input) { id published } }",
             token,
-            {"input": {"title": f"Bench post {n}", "body": f"Body of bench post {n}. " * 8, "published": True}},
+            {"input": {"title": f"Bench post {n}", "body": post_body(n, args.body_chars), "published": True}},
         )
         body = json.loads(raw)
         post = (body.get("data") or {}).get("createPost")
@@ -664,6 +672,7 @@ def main() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--posts", type=int, default=500)
+    p.add_argument("--body-chars", type=int, default=0)
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("check")
