@@ -62,11 +62,11 @@ impl PostObject {
             return Ok(self.row.body.clone());
         }
         // Only if the page's look-ahead missed a way the selection names `body`: correct, at the
-        // price of one statement for this post.
-        store::find(database(ctx)?, self.row.id)
-            .await
-            .map_err(errors::database)?
-            .map(|post| post.body)
+        // price of one statement for this post, under the same visibility rule as `post(id)`
+        // (it may have become a draft since the page was read).
+        readable_post(ctx, &ID(self.row.id.to_string()))
+            .await?
+            .map(|post| post.row.body)
             .ok_or_else(|| errors::not_found("post"))
     }
 

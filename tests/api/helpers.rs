@@ -2,7 +2,6 @@
 //! fake Clerk, configured through the same variables a deployment uses.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +22,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clerk: FakeClerk,
     pub database: TestDatabase,
-    /// Statements the application has run on its database.
-    pub statements: Arc<AtomicUsize>,
-    /// Their SQL, in order.
+    /// The SQL of the statements the application has run on its database, in order.
     pub statement_log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -185,12 +182,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     config.clerk.jwks = options.jwks;
 
-    let statements = Arc::new(AtomicUsize::new(0));
     let statement_log = Arc::new(Mutex::new(Vec::new()));
-    let (counter, log) = (Arc::clone(&statements), Arc::clone(&statement_log));
+    let log = Arc::clone(&statement_log);
     let mut build = BuildOptions {
         on_statement: Some(Arc::new(move |sql: &str| {
-            counter.fetch_add(1, Ordering::SeqCst);
             log.lock().unwrap().push(sql.to_string());
         })),
         ..BuildOptions::default()
@@ -209,7 +204,6 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         client: reqwest::Client::new(),
         clerk,
         database,
-        statements,
         statement_log,
     }
 }
@@ -217,6 +211,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
 
 impl TestApp {
+    /// How many statements the application has run on its database so far.
+    pub fn statements_run(&self) -> usize {
+        self.statement_log.lock().unwrap().len()
+    }
+
     pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {
         let mut request = self
             .client

@@ -2,7 +2,6 @@
 //! batched `author`, on SQLite and PostgreSQL.
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 use clerk_graphql::clerk::ClerkUser;
@@ -74,9 +73,9 @@ async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend
     }
     let query =
         "{ posts(first: 100) { nodes { id title author { id email } } pageInfo { hasNextPage } } }";
-    let before = app.statements.load(Ordering::SeqCst);
+    let before = app.statements_run();
     let reply = app.post_graphql(query, &[]).await;
-    let statements = app.statements.load(Ordering::SeqCst) - before;
+    let statements = app.statements_run() - before;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
     let nodes = reply.body["data"]["posts"]["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 100);
@@ -93,7 +92,7 @@ async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend
     assert_eq!(statements, 2, "one for the posts, one for all 37 authors");
 
     // Through `edges { node }` too, and nested under a user.
-    let before = app.statements.load(Ordering::SeqCst);
+    let before = app.statements_run();
     let reply = app
         .post_graphql(
             "{ posts(first: 50) { edges { node { author { id } } } } }",
@@ -101,7 +100,7 @@ async fn a_page_of_100_posts_by_37_authors_costs_two_statements(backend: Backend
         )
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
-    assert_eq!(app.statements.load(Ordering::SeqCst) - before, 2);
+    assert_eq!(app.statements_run() - before, 2);
 }
 
 /// A page hands the authors it loaded to its posts; the author of a single post comes from the
