@@ -7,6 +7,7 @@ mod helpers;
 mod test_db;
 mod tokens;
 mod webhooks_sign;
+mod ws_client;
 
 mod authorization;
 mod clerk_api;

@@ -3,92 +3,16 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, protocol::CloseFrame};
 
 use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
 use crate::test_db::Backend;
-use crate::tokens::{TestKey, session_claims, with};
+use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const PATIENCE: Duration = Duration::from_secs(5);
-
-fn token(user_id: &str) -> String {
-    TestKey::primary().sign(&with(
-        session_claims(user_id),
-        json!({"sid": format!("sess_{user_id}")}),
-    ))
-}
-
-async fn connect(app: &TestApp, protocol: &str, cookie: Option<&str>) -> Socket {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_str(protocol).unwrap(),
-    );
-    if let Some(cookie) = cookie {
-        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
-    }
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
-/// The next JSON message (pings skipped); `None` when the server closed.
-async fn next(socket: &mut Socket) -> Result<Value, Option<CloseFrame>> {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message in time");
-        match message {
-            Some(Ok(Message::Text(text))) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ping" || value["type"] == "ka" {
-                    continue;
-                }
-                return Ok(value);
-            }
-            Some(Ok(Message::Close(frame))) => return Err(frame),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
-        }
-    }
-}
-
-async fn init(socket: &mut Socket, payload: Value) {
-    send(
-        socket,
-        json!({"type": "connection_init", "payload": payload}),
-    )
-    .await;
-    assert_eq!(next(socket).await.unwrap()["type"], "connection_ack");
-}
-
-async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
-    send(
-        socket,
-        json!({"type": "subscribe", "id": id, "payload": {"query": query}}),
-    )
-    .await;
-}
+use crate::ws_client::{connect, init, next, send, subscribe, token};
 
 async fn create_post(app: &TestApp, user_id: &str, title: &str) -> GraphqlReply {
     let query = format!(
