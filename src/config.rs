@@ -130,6 +130,12 @@ pub struct GraphqlLimits {
     pub max_aliases: usize,
     /// `GRAPHQL_MAX_ROOT_FIELDS`: fields at the root of an operation, fragments expanded.
     pub max_root_fields: usize,
+    /// `GRAPHQL_MAX_TOKENS`: tokens of a document (names, punctuation, values; not whitespace,
+    /// commas or comments), counted before it is parsed.
+    pub max_tokens: usize,
+    /// `GRAPHQL_MAX_VARIABLE_VALUES`: values in all variables together (each scalar, list and
+    /// object counts one); their nesting is bounded by `max_recursive_depth`.
+    pub max_variable_values: usize,
     /// `GRAPHQL_MAX_BODY_BYTES`: size of a request body.
     pub max_body_bytes: usize,
     /// `GRAPHQL_TIMEOUT_SECS`: time to answer a request, authentication included.
@@ -144,6 +150,13 @@ impl Default for GraphqlLimits {
             max_recursive_depth: 32,
             max_aliases: 30,
             max_root_fields: 20,
+            // GraphQL Armor's default. GraphiQL's introspection query is 160 tokens as GraphiQL
+            // sends it, 181 with every option on; the template's own operations (README, tests)
+            // are 40 at most.
+            max_tokens: 1000,
+            // A list of 1,000 inputs of 9 fields each; the JSON of a request is bounded by
+            // `max_body_bytes` anyway, this bounds the values async-graphql then walks.
+            max_variable_values: 10_000,
             max_body_bytes: 1024 * 1024,
             timeout: Duration::from_secs(15),
         }
@@ -490,6 +503,20 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         defaults.max_root_fields,
         "",
     );
+    let max_tokens = count(
+        "GRAPHQL_MAX_TOKENS",
+        100,
+        1_000_000,
+        defaults.max_tokens,
+        " (GraphiQL's introspection query needs 181)",
+    );
+    let max_variable_values = count(
+        "GRAPHQL_MAX_VARIABLE_VALUES",
+        1,
+        10_000_000,
+        defaults.max_variable_values,
+        "",
+    );
     let max_body_bytes = count(
         "GRAPHQL_MAX_BODY_BYTES",
         1024,
@@ -517,6 +544,8 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_recursive_depth,
         max_aliases,
         max_root_fields,
+        max_tokens,
+        max_variable_values,
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
     }
@@ -848,6 +877,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("GRAPHQL_MAX_RECURSIVE_DEPTH"), "{err}");
+    }
+
+    #[test]
+    fn token_and_variable_limits_have_defaults_overrides_and_actionable_errors() {
+        let defaults = parse(&[]).unwrap().graphql_limits;
+        assert_eq!(
+            (defaults.max_tokens, defaults.max_variable_values),
+            (1000, 10_000)
+        );
+        let limits = parse(&[
+            ("GRAPHQL_MAX_TOKENS", "5000"),
+            ("GRAPHQL_MAX_VARIABLE_VALUES", "20"),
+        ])
+        .unwrap()
+        .graphql_limits;
+        assert_eq!((limits.max_tokens, limits.max_variable_values), (5000, 20));
+        let err = parse(&[
+            ("GRAPHQL_MAX_TOKENS", "99"),
+            ("GRAPHQL_MAX_VARIABLE_VALUES", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("GRAPHQL_MAX_TOKENS: expected 100 to"), "{err}");
+        assert!(err.contains("introspection query needs 181"), "{err}");
+        assert!(
+            err.contains("GRAPHQL_MAX_VARIABLE_VALUES: expected 1 to"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,41 +1,54 @@
-//! Request limits and the error codes of request errors (issue 5, DESIGN §6).
+//! Request limits and the error codes of request errors (issues 5 and 16, DESIGN §6).
 //!
 //! async-graphql parses and validates a document before it runs it, but its own limits come too
 //! late or not at all for a hostile document:
-//! - its parser is recursive, and nothing bounds the nesting of brackets before it runs;
+//! - its parser is recursive and slow (pest), and nothing bounds the size or the nesting of a
+//!   document before it runs: an 840 KB document of 120,000 fields cost 90 to 170 ms of CPU to
+//!   be refused;
 //! - its recursion-depth check and its complexity/depth visitor expand every fragment spread
 //!   anew, so a handful of fragments that each spread the next one twice ("fragment bomb") take
 //!   exponential time — long before any limit compares a number;
-//! - it has no limit on aliases or root fields, and its errors carry no `extensions.code`.
+//! - it has no limit on tokens, aliases, root fields or variables, and its errors carry no
+//!   `extensions.code`; they also quote the document (a syntax error repeats the whole line, an
+//!   unknown field its whole name), so a 900 KB document made a 900 KB answer.
 //!
-//! [`RequestLimits`] therefore does the parsing itself, in the `prepare_request` hook, in four
-//! linear-time steps, and hands the parsed document on (`Request::set_parsed_query`):
-//! 1. a lexical scan bounds the nesting of `{`, `(` and `[` (strings and comments skipped) to
-//!    `GRAPHQL_MAX_RECURSIVE_DEPTH` before the parser sees the text;
-//! 2. parsing; a syntax error is `GRAPHQL_PARSE_FAILED`;
-//! 3. one pass over every operation and fragment definition, each fragment summarised once and
+//! [`RequestLimits`] therefore does the parsing itself, in the `prepare_request` hook, in five
+//! steps, each linear in the text and refused at the first excess, and hands the parsed document
+//! on (`Request::set_parsed_query`):
+//! 1. the variables: at most `GRAPHQL_MAX_VARIABLE_VALUES` values in all (each scalar, list and
+//!    object counts one), lists and objects nested at most `GRAPHQL_MAX_RECURSIVE_DEPTH` deep
+//!    (their bytes are bounded by `GRAPHQL_MAX_BODY_BYTES`, since they come in the body or the
+//!    WebSocket message);
+//! 2. a lexical pre-scan ([`super::prescan`]) bounds the document's tokens to
+//!    `GRAPHQL_MAX_TOKENS` and the nesting of `{`, `(` and `[` to `GRAPHQL_MAX_RECURSIVE_DEPTH`
+//!    before the parser sees the text;
+//! 3. parsing; a syntax error is `GRAPHQL_PARSE_FAILED`, its message quoting a short excerpt;
+//! 4. one pass over every operation and fragment definition, each fragment summarised once and
 //!    the summary reused at every spread (so the counts are those of the fully expanded
 //!    document, fragments cannot hide aliases or root fields, and a cycle is found — never
 //!    followed — by marking the fragments being summarised): nesting through spreads, aliases
 //!    and root fields per operation, and the number of fields after expansion, which bounds the
 //!    work of everything async-graphql does next;
-//! 4. the selected operation: over `GET`, only a query may run.
+//! 5. the selected operation: over `GET`, only a query may run.
 //!
 //! The `validation` hook then tags async-graphql's validation errors with
-//! `GRAPHQL_VALIDATION_FAILED` and applies `GRAPHQL_MAX_DEPTH` and `GRAPHQL_MAX_COMPLEXITY` to
-//! the depth and complexity it computed (fields may declare their own cost, see
-//! [`connection_complexity`]). All of it applies to every transport, WebSocket included; the
-//! HTTP layer maps these codes to HTTP 400 (405 for a non-query over `GET`).
+//! `GRAPHQL_VALIDATION_FAILED`, shortens what they quote of the document, drops "Did you mean"
+//! suggestions when introspection is off (they would name the fields introspection hides), and
+//! applies `GRAPHQL_MAX_DEPTH` and `GRAPHQL_MAX_COMPLEXITY` to the depth and complexity it
+//! computed (fields may declare their own cost, see [`connection_complexity`]). All of it applies
+//! to every transport, WebSocket included; the HTTP layer maps these codes to HTTP 400 (405 for a
+//! non-query over `GET`).
 
 use std::collections::HashMap;
 
 use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::prescan::{self, Excess};
 use async_graphql::parser::types::{
     ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{
     ErrorExtensionValues, Pos, Positioned, Request, ServerError, ServerResult, ValidationResult,
-    Value,
+    Value, Variables,
 };
 
 use crate::config::GraphqlLimits;
@@ -92,8 +105,9 @@ impl RequestLimits {
         }
     }
 
-    /// `prepare_request`: steps 1 to 4; the parsed document goes on with the request.
+    /// `prepare_request`: steps 1 to 5; the parsed document goes on with the request.
     pub fn prepare(&self, mut request: Request) -> ServerResult<Request> {
+        check_variables(&self.settings.limits, &request.variables)?;
         let queries_only = request
             .data
             .contains_key(&std::any::TypeId::of::<QueriesOnly>());
@@ -114,8 +128,8 @@ impl RequestLimits {
         with_code(error, VALIDATION_FAILED)
     }
 
-    /// `validation`: codes async-graphql's validation errors and applies the depth and
-    /// complexity limits to what it computed.
+    /// `validation`: codes async-graphql's validation errors, bounds what they quote, and
+    /// applies the depth and complexity limits to what it computed.
     pub fn validated(
         &self,
         result: Result<ValidationResult, Vec<ServerError>>,
@@ -127,7 +141,10 @@ impl RequestLimits {
             let mut errors: Vec<ServerError> = errors
                 .into_iter()
                 .take(MAX_REPORTED_ERRORS)
-                .map(|error| with_code(error, VALIDATION_FAILED))
+                .map(|mut error| {
+                    error.message = self.client_message(std::mem::take(&mut error.message));
+                    with_code(error, VALIDATION_FAILED)
+                })
                 .collect();
             if more > 0 {
                 errors.push(coded(
@@ -164,9 +181,175 @@ impl RequestLimits {
         }
         Ok(result)
     }
+
+    /// A validation error's message as a client sees it: with introspection off, without
+    /// async-graphql's "Did you mean …?" (which would name the fields and arguments that
+    /// introspection hides); quoting at most an excerpt of what the document said.
+    ///
+    /// `SchemaBuilder::disable_suggestions` (set by `build_schema` with introspection off) drops
+    /// the suggestions for fields and field arguments, but async-graphql still suggests the
+    /// arguments of a directive (`@role(nam: …)`: `Did you mean "name"?`); the suffix is cut here
+    /// for every kind of suggestion, so none depends on which rule wrote it.
+    fn client_message(&self, mut message: String) -> String {
+        if !self.settings.introspection
+            && let Some(suggestion) = message.find(SUGGESTION)
+        {
+            message.truncate(suggestion);
+        }
+        excerpted(message)
+    }
 }
 
-/// Steps 1 to 4 of the module documentation.
+/// How async-graphql starts a suggestion (`validation/suggestion.rs`), appended to a message.
+const SUGGESTION: &str = " Did you mean";
+
+/// The values in all variables, and how deeply their lists and objects nest, within the limits
+/// (step 1). An empty map, the usual case, costs nothing.
+fn check_variables(limits: &GraphqlLimits, variables: &Variables) -> ServerResult<()> {
+    let mut remaining = limits.max_variable_values;
+    for value in variables.values() {
+        match count_values(value, 0, limits.max_recursive_depth, &mut remaining) {
+            Ok(()) => {}
+            Err(VariablesExcess::Values) => {
+                let max = limits.max_variable_values;
+                return Err(limit_error(
+                    format!(
+                        "The variables are too large: more than {max} values (each number, \
+                         string, list and object counts one), over the variable value limit of \
+                         {max}."
+                    ),
+                    None,
+                    "variableValues",
+                    max,
+                ));
+            }
+            Err(VariablesExcess::Nesting) => {
+                let max = limits.max_recursive_depth;
+                return Err(limit_error(
+                    format!(
+                        "The variables are nested too deep: more than {max} nested lists and \
+                         objects, over the recursive depth limit of {max}."
+                    ),
+                    None,
+                    "recursiveDepth",
+                    max,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum VariablesExcess {
+    Values,
+    Nesting,
+}
+
+/// Counts `value` and what it contains against `remaining`; `enclosing` lists and objects hold
+/// it. Stops at the first excess, so the work is bounded by the limits, not by the input (whose
+/// nesting serde_json has already bounded to 128 while reading it).
+fn count_values(
+    value: &Value,
+    enclosing: usize,
+    max_nesting: usize,
+    remaining: &mut usize,
+) -> Result<(), VariablesExcess> {
+    *remaining = remaining.checked_sub(1).ok_or(VariablesExcess::Values)?;
+    match value {
+        Value::List(items) => count_nested(items, enclosing + 1, max_nesting, remaining),
+        Value::Object(fields) => {
+            count_nested(fields.values(), enclosing + 1, max_nesting, remaining)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The items of a list or an object that sits `nesting` levels deep.
+fn count_nested<'a>(
+    items: impl IntoIterator<Item = &'a Value>,
+    nesting: usize,
+    max_nesting: usize,
+    remaining: &mut usize,
+) -> Result<(), VariablesExcess> {
+    if nesting > max_nesting {
+        return Err(VariablesExcess::Nesting);
+    }
+    items
+        .into_iter()
+        .try_for_each(|item| count_values(item, nesting, max_nesting, remaining))
+}
+
+/// At most this many characters of one quoted name or value in an error message.
+const MAX_QUOTED_CHARS: usize = 40;
+/// At most this many characters of an error message.
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `message` with every quoted run (`"…"`, where async-graphql quotes names and values of the
+/// document) cut to [`MAX_QUOTED_CHARS`] and the whole cut to [`MAX_MESSAGE_CHARS`], so that a
+/// 900 KB field name is not sent back. Short messages, nearly all of them, are returned as they
+/// are.
+fn excerpted(message: String) -> String {
+    if message.len() <= MAX_QUOTED_CHARS {
+        return message;
+    }
+    let mut out = String::new();
+    let (mut quoted, mut run, mut length) = (false, 0, 0);
+    for c in message.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            run = 0;
+        } else if quoted {
+            run += 1;
+            if run > MAX_QUOTED_CHARS {
+                if run == MAX_QUOTED_CHARS + 1 {
+                    out.push('…');
+                }
+                continue;
+            }
+        }
+        if length == MAX_MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        length += 1;
+    }
+    out
+}
+
+/// A syntax error (step 3). The parser's own message draws the whole line with a caret under the
+/// error, which for a one-line document is the whole document; this one says where, what was
+/// expected, and quotes a short excerpt from the error on.
+fn syntax_error(query: &str, error: async_graphql::parser::Error) -> ServerError {
+    let mut server_error = ServerError::from(error.clone());
+    if let async_graphql::parser::Error::Syntax { message, start, .. } = &error {
+        // pest ends its message with a line `= expected …` (or `= unexpected …`).
+        let expected = message
+            .lines()
+            .last()
+            .and_then(|line| line.trim_start().strip_prefix("= "))
+            .unwrap_or("unexpected input");
+        let mut from_error = query
+            .lines()
+            .nth(start.line.saturating_sub(1))
+            .unwrap_or_default()
+            .chars()
+            .skip(start.column.saturating_sub(1));
+        let excerpt: String = from_error.by_ref().take(MAX_QUOTED_CHARS).collect();
+        let more = if from_error.next().is_some() {
+            "…"
+        } else {
+            ""
+        };
+        server_error.message = format!(
+            "Syntax error at line {}, column {}: {expected}, near `{excerpt}{more}`.",
+            start.line, start.column
+        );
+    }
+    with_code(server_error, PARSE_FAILED)
+}
+
+/// Steps 2 to 5 of the module documentation.
 fn check_document(
     settings: &Settings,
     query: &str,
@@ -174,11 +357,26 @@ fn check_document(
     queries_only: bool,
 ) -> ServerResult<ExecutableDocument> {
     let limits = &settings.limits;
-    if let Some(pos) = lexical_nesting_exceeds(query, limits.max_recursive_depth) {
-        return Err(nesting_error(limits.max_recursive_depth, Some(pos)));
+    match prescan::scan(query, limits.max_recursive_depth, limits.max_tokens) {
+        None => {}
+        Some(Excess::Nesting(pos)) => {
+            return Err(nesting_error(limits.max_recursive_depth, Some(pos)));
+        }
+        Some(Excess::Tokens(pos)) => {
+            return Err(limit_error(
+                format!(
+                    "The document is too long: more than {max} tokens (names, punctuation, \
+                     values), over the token limit of {max}.",
+                    max = limits.max_tokens
+                ),
+                Some(pos),
+                "tokens",
+                limits.max_tokens,
+            ));
+        }
     }
-    let document = async_graphql::parser::parse_query(query)
-        .map_err(|error| with_code(ServerError::from(error), PARSE_FAILED))?;
+    let document =
+        async_graphql::parser::parse_query(query).map_err(|error| syntax_error(query, error))?;
     check_shape(settings, &document)?;
     let (ty, pos) = selected_operation(&document, operation_name)?;
     if queries_only && ty != OperationType::Query {
@@ -190,65 +388,6 @@ fn check_document(
         ));
     }
     Ok(document)
-}
-
-/// The deepest nesting of `{`, `(` and `[` outside strings and comments, checked against `max`
-/// as the text is read: the position of the first bracket over the limit, if any. It follows
-/// the GraphQL lexer closely enough that nothing it takes for a string or a comment can nest in
-/// the parser: a string ends at its closing quote or, unterminated, at the end of the line
-/// (where the parser stops with a syntax error).
-fn lexical_nesting_exceeds(query: &str, max: usize) -> Option<Pos> {
-    let bytes = query.as_bytes();
-    let (mut i, mut depth, mut line, mut line_start) = (0, 0usize, 1, 0);
-    while i < bytes.len() {
-        match bytes[i] {
-            b'{' | b'(' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return Some(Pos {
-                        line,
-                        column: query[line_start..i].chars().count() + 1,
-                    });
-                }
-            }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
-            b'#' => {
-                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    if bytes[i..].starts_with(b"\\\"\"\"") {
-                        i += 4;
-                        continue;
-                    }
-                    if bytes[i] == b'\n' {
-                        line += 1;
-                        line_start = i + 1;
-                    }
-                    i += 1;
-                }
-                i += 3;
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n' | b'\r') {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'\n' => {
-                line += 1;
-                line_start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 /// What one selection set selects once its fragments are expanded. Nesting is relative: 1 for
@@ -566,30 +705,164 @@ mod tests {
     }
 
     fn refusal(query: &str) -> (String, String) {
-        let error = check_document(&settings(), query, None, false)
+        refusal_with(&settings(), query)
+    }
+
+    fn refusal_with(settings: &Settings, query: &str) -> (String, String) {
+        let error = check_document(settings, query, None, false)
             .err()
-            .unwrap_or_else(|| panic!("{query} was accepted"));
-        let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            .unwrap_or_else(|| panic!("{query:.100} was accepted"));
+        (code(&error), error.message)
+    }
+
+    fn code(error: &ServerError) -> String {
+        match error.extensions.as_ref().and_then(|e| e.get("code")) {
             Some(Value::String(code)) => code.clone(),
             other => panic!("no code: {other:?}"),
-        };
-        (code, error.message)
+        }
+    }
+
+    fn extension(error: &ServerError, name: &str) -> Option<Value> {
+        error.extensions.as_ref().and_then(|e| e.get(name)).cloned()
     }
 
     #[test]
-    fn brackets_in_strings_and_comments_do_not_count() {
-        let deep = "{".repeat(40);
-        assert!(lexical_nesting_exceeds(&format!("{{ a(s: \"{deep}\") }}"), 32).is_none());
-        assert!(lexical_nesting_exceeds(&format!("{{ a(s: \"\"\"{deep}\"\"\") }}"), 32).is_none());
-        assert!(lexical_nesting_exceeds(&format!("{{ a # {deep}\n }}"), 32).is_none());
-        // An escaped quote does not end the string; an escaped triple quote not the block.
-        assert!(lexical_nesting_exceeds(&format!("{{ a(s: \"\\\"{deep}\") }}"), 32).is_none());
+    fn documents_over_the_token_limit_are_refused_before_parsing() {
+        // `{ a(x: [1 1 …]) }`: 9 tokens around the list.
+        let list = |items: usize| format!("{{ a(x: [{}]) }}", "1 ".repeat(items));
+        assert!(check_document(&settings(), &list(991), None, false).is_ok());
+        let error = check_document(&settings(), &list(992), None, false)
+            .err()
+            .unwrap();
+        assert_eq!(code(&error), VALIDATION_FAILED);
+        assert_eq!(extension(&error, "limit"), Some(Value::from("tokens")));
+        assert_eq!(extension(&error, "max"), Some(Value::from(1000u64)));
         assert!(
-            lexical_nesting_exceeds(&format!("{{ a(s: \"\"\"\\\"\"\"{deep}\"\"\") }}"), 32)
-                .is_none()
+            error.message.contains("token limit of 1000"),
+            "{}",
+            error.message
         );
-        let pos = lexical_nesting_exceeds(&format!("{{ a(s: \"x\") }}\n  {deep}"), 32).unwrap();
-        assert_eq!((pos.line, pos.column), (2, 35));
+        // Where the 1,001st token is: the closing brace, the last character.
+        let last_column = list(992).chars().count();
+        assert_eq!(
+            (error.locations[0].line, error.locations[0].column),
+            (1, last_column)
+        );
+
+        // A megabyte is refused as quickly as a kilobyte: the text after the limit is not read.
+        let huge = format!("{{ {} }}", "health ".repeat(150_000));
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            let (_, message) = refusal(&huge);
+            assert!(message.contains("token limit"), "{message}");
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{:?} for 100 refusals",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn syntax_errors_quote_a_short_excerpt_of_the_document() {
+        let unterminated = format!("{{ health(x: \"{}", "a".repeat(900_000));
+        let error = check_document(&settings(), &unterminated, None, false)
+            .err()
+            .unwrap();
+        assert_eq!(code(&error), PARSE_FAILED);
+        assert!(error.message.len() < 200, "{}", error.message);
+        assert!(
+            error
+                .message
+                .starts_with("Syntax error at line 1, column 13: ")
+                && error
+                    .message
+                    .ends_with(&format!("near `\"{}…`.", "a".repeat(39))),
+            "{}",
+            error.message
+        );
+        assert_eq!(
+            (error.locations[0].line, error.locations[0].column),
+            (1, 13)
+        );
+        // Short documents are quoted whole.
+        let (_, message) = refusal("query {\n  health(x: 1\n}");
+        assert!(message.starts_with("Syntax error at line 3"), "{message}");
+        assert!(message.ends_with("near `}`."), "{message}");
+    }
+
+    #[test]
+    fn long_names_in_messages_are_cut() {
+        let name = "a".repeat(900_000);
+        let message = excerpted(format!(
+            "Unknown field \"{name}\" on type \"Query\". Did you mean \"health\"?"
+        ));
+        assert_eq!(
+            message,
+            format!(
+                "Unknown field \"{}…\" on type \"Query\". Did you mean \"health\"?",
+                "a".repeat(MAX_QUOTED_CHARS)
+            )
+        );
+        // Not quoted: the whole message is cut.
+        let long = excerpted("x ".repeat(1000));
+        assert_eq!(long.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(long.ends_with('…'));
+        let usual = "Unknown field \"helth\" on type \"Query\".".to_string();
+        assert_eq!(excerpted(usual.clone()), usual);
+    }
+
+    #[test]
+    fn suggestions_are_dropped_only_when_introspection_is_off() {
+        let message = "Unknown argument \"nam\" on directive \"role\". Did you mean \"name\"?";
+        let on = RequestLimits::new(GraphqlLimits::default(), true);
+        assert_eq!(on.client_message(message.into()), message);
+        let off = RequestLimits::new(GraphqlLimits::default(), false);
+        assert_eq!(
+            off.client_message(message.into()),
+            "Unknown argument \"nam\" on directive \"role\"."
+        );
+    }
+
+    #[test]
+    fn variables_are_bounded_in_values_and_nesting() {
+        use serde_json::json;
+        let limits = GraphqlLimits::default();
+        let check = |limits: &GraphqlLimits, variables: serde_json::Value| {
+            check_variables(limits, &Variables::from_json(variables))
+        };
+        assert!(check(&limits, json!({})).is_ok());
+        // 1 + 9,999 values; then one more.
+        assert!(check(&limits, json!({"a": vec![1; 9_999]})).is_ok());
+        let error = check(&limits, json!({"a": vec![1; 9_998], "b": [1, 2]})).unwrap_err();
+        assert_eq!(
+            extension(&error, "limit"),
+            Some(Value::from("variableValues"))
+        );
+        assert!(
+            error.message.contains("variable value limit of 10000"),
+            "{}",
+            error.message
+        );
+
+        // Lists and objects alike count as a level; a scalar does not.
+        let nested = |depth: usize| {
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            json!({ "a": serde_json::from_str::<serde_json::Value>(&text).unwrap() })
+        };
+        assert!(check(&limits, nested(32)).is_ok());
+        let error = check(&limits, nested(33)).unwrap_err();
+        assert_eq!(
+            extension(&error, "limit"),
+            Some(Value::from("recursiveDepth"))
+        );
+        let shallow = GraphqlLimits {
+            max_recursive_depth: 2,
+            ..GraphqlLimits::default()
+        };
+        assert!(check(&shallow, json!({"a": {"b": [1]}})).is_ok());
+        assert!(check(&shallow, json!({"a": {"b": {"c": 1}}})).is_ok());
+        assert!(check(&shallow, json!({"a": {"b": {"c": {}}}})).is_err());
     }
 
     #[test]
@@ -642,7 +915,15 @@ mod tests {
             chain.push_str(&format!("fragment F{i} on Query {{ ...F{} }}\n", i + 1));
         }
         chain.push_str("fragment F5000 on Query { health }\n");
-        let (code, message) = refusal(&chain);
+        // 45,000 tokens: over the default token limit, which would refuse it first.
+        let many_tokens = Settings {
+            limits: GraphqlLimits {
+                max_tokens: 100_000,
+                ..GraphqlLimits::default()
+            },
+            introspection: true,
+        };
+        let (code, message) = refusal_with(&many_tokens, &chain);
         assert_eq!(code, VALIDATION_FAILED);
         assert!(message.contains("recursive depth limit of 32"), "{message}");
     }

@@ -10,6 +10,7 @@ mod loaders;
 mod null_on_error;
 mod pagination;
 mod post;
+mod prescan;
 mod query;
 mod schema;
 mod subscription;

@@ -51,7 +51,9 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
         builder = builder.data(database);
     }
     if !options.introspection {
-        builder = builder.disable_introspection();
+        // "Did you mean \"adminNote\"?" would name, to anyone who misspells a field, the
+        // fields introspection hides. Kept in development, where they help.
+        builder = builder.disable_introspection().disable_suggestions();
     }
     builder.finish()
 }

@@ -15,6 +15,7 @@ mod clerk_fixtures;
 mod clerk_metadata;
 mod dev_mode;
 mod hardening;
+mod hardening_documents;
 mod http;
 mod key_source;
 mod limits;
