@@ -1,11 +1,17 @@
 //! Splitting a compact JWS into its parts, before anything is trusted. Nothing here checks a
 //! signature; it only refuses what is not even shaped like a Clerk session token.
+//!
+//! The header and the payload are read strictly: a member name twice in any object, at any depth,
+//! is malformed ([`UniqueMembers`]), and so is a header with `crit`.
+
+use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 use super::AuthFailure;
 
@@ -48,8 +54,16 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
     else {
         return Err(AuthFailure::Malformed);
     };
-    let header: RawHeader = decode_json(header_b64)?;
-    let claims: Map<String, Value> = decode_json(payload_b64)?;
+    let header = decode_object(header_b64)?;
+    // RFC 7515 §4.1.11: `crit` names extensions the recipient must understand, or reject the
+    // token. We understand none (Clerk sends no `crit`), so its mere presence is a refusal;
+    // ignoring it would accept a token whose issuer said it must not be read without them.
+    if header.contains_key("crit") {
+        return Err(AuthFailure::Malformed);
+    }
+    let header =
+        RawHeader::deserialize(&Value::Object(header)).map_err(|_| AuthFailure::Malformed)?;
+    let claims = decode_object(payload_b64)?;
     URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| AuthFailure::Malformed)?;
@@ -79,11 +93,94 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
     })
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, AuthFailure> {
+/// A base64url part that holds one JSON object, with no member name twice at any depth.
+fn decode_object(part: &str) -> Result<Map<String, Value>, AuthFailure> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AuthFailure::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)
+    let mut json = serde_json::Deserializer::from_slice(&bytes);
+    let value = UniqueMembers
+        .deserialize(&mut json)
+        .map_err(|_| AuthFailure::Malformed)?;
+    // Only whitespace may follow, as with `serde_json::from_slice`.
+    json.end().map_err(|_| AuthFailure::Malformed)?;
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(AuthFailure::Malformed),
+    }
+}
+
+/// Reads a JSON value as serde_json's own `Value` does, except that an object with a member name
+/// twice is an error.
+///
+/// serde_json keeps the last of duplicate members silently: `{"sub":"user_a","sub":"user_b"}`
+/// reads as `user_b`, where another parser on the token's way (a proxy, a frontend, a log
+/// pipeline) may read `user_a`. RFC 7519 §4 allows rejecting such a token, and a token that
+/// means different things to different readers is one to reject. The check costs one comparison
+/// per member: `Map::insert` already says whether the name was there.
+struct UniqueMembers;
+
+impl<'de> DeserializeSeed<'de> for UniqueMembers {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueMembers {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value without duplicate member names")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(value).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(UniqueMembers)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let value = map.next_value_seed(UniqueMembers)?;
+            if object.insert(name, value).is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +237,66 @@ mod tests {
         for alg in ["RS256", "RS384", "RS512"] {
             let t = token(&format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#), "{}");
             assert!(parse(&t).is_ok(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_crit_header_is_refused_whatever_it_lists() {
+        for crit in [r#"["exp"]"#, "[]", "null", r#""b64""#] {
+            let t = token(&format!(r#"{{"alg":"RS256","crit":{crit}}}"#), "{}");
+            assert_eq!(parse(&t).err(), Some(AuthFailure::Malformed), "{crit}");
+        }
+    }
+
+    #[test]
+    fn duplicate_member_names_are_refused_at_any_depth() {
+        let header = r#"{"alg":"RS256"}"#;
+        for payload in [
+            r#"{"sub":"user_a","sub":"user_b"}"#,
+            r#"{"sub":"user_a","exp":1,"sub":"user_a"}"#,
+            // The same name, escaped differently.
+            r#"{"sub":"user_a","s\u0075b":"user_b"}"#,
+            r#"{"o":{"rol":"member","rol":"admin"}}"#,
+            r#"{"list":[{"a":1,"a":2}]}"#,
+        ] {
+            assert_eq!(
+                parse(&token(header, payload)).err(),
+                Some(AuthFailure::Malformed),
+                "{payload}"
+            );
+        }
+        for header in [
+            r#"{"alg":"RS256","alg":"RS256"}"#,
+            r#"{"alg":"RS256","kid":"a","kid":"b"}"#,
+            r#"{"alg":"RS256","x5t":"a","x5t":"a"}"#,
+        ] {
+            assert_eq!(
+                parse(&token(header, "{}")).err(),
+                Some(AuthFailure::Malformed),
+                "{header}"
+            );
+        }
+        // Equal names in different objects are not duplicates.
+        let nested = token(header, r#"{"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}]}"#);
+        let claims = parse(&nested).expect("distinct members").claims;
+        assert_eq!(claims["a"]["a"]["a"], 1);
+        assert_eq!(claims["b"][1]["a"], 2);
+    }
+
+    #[test]
+    fn payloads_read_as_serde_json_reads_them() {
+        let payload = r#" {"s":"é\n","i":-3,"u":18446744073709551615,"f":1.5e300,"n":null,
+            "b":true,"l":[1,[2,{}]],"o":{"k":"v"}} "#;
+        let claims = parse(&token(r#"{"alg":"RS256"}"#, payload)).unwrap().claims;
+        let expected: Map<String, Value> = serde_json::from_str(payload).unwrap();
+        assert_eq!(claims, expected);
+        // Not an object, or something after it.
+        for payload in ["[]", "1", r#"{"a":1} x"#, r#"{"a":1}{}"#] {
+            assert_eq!(
+                parse(&token(r#"{"alg":"RS256"}"#, payload)).err(),
+                Some(AuthFailure::Malformed),
+                "{payload}"
+            );
         }
     }
 

@@ -182,7 +182,10 @@ impl Verifier {
             _ => return Err(AuthFailure::Malformed),
         };
         // A machine token's subject: it is not a user session.
-        if user_id.starts_with("mch_") {
+        if user_id
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("mch_"))
+        {
             return Err(AuthFailure::TypeMismatch);
         }
         // The same predicates, in the same order, as `TokenTimes::check` on a cache hit.

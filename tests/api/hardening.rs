@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
 use crate::limits::assert_still_serving;
-use crate::tokens::{TestKey, session_claims};
+use crate::tokens::{TestKey, session_claims, with};
 
 const FRONTEND: &str = "http://localhost:3000";
 
@@ -454,5 +454,64 @@ async fn production_defaults_turn_off_playground_and_introspection() {
         .post_graphql("{ __schema { queryType { name } } }", &[])
         .await;
     assert_eq!(reply.body["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_still_serving(&app).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 16
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tokens_with_crit_duplicate_members_or_a_machine_subject_are_refused() {
+    let app = spawn_app().await;
+    let key = TestKey::primary();
+    let claims = session_claims("user_strict");
+    let header = json!({"alg": "RS256", "kid": key.kid, "typ": "JWT"});
+    // The same claims, correctly signed, are a session: each refusal below is for its one flaw.
+    app.viewer_with_bearer(&key.sign_with_header(&header, &claims))
+        .await
+        .assert_signed_in_as("user_strict");
+
+    // RFC 7515 §4.1.11: an extension we must understand, and do not.
+    let mut critical = header.clone();
+    critical["crit"] = json!(["exp"]);
+    app.viewer_with_bearer(&key.sign_with_header(&critical, &claims))
+        .await
+        .assert_refused("token_malformed");
+
+    // Two `sub` members: serde_json would keep the last, `user_admin`.
+    let payload = claims.to_string();
+    let twice = format!(
+        "{},\"sub\":\"user_admin\"}}",
+        payload.strip_suffix('}').unwrap()
+    );
+    let reply = app
+        .viewer_with_bearer(&key.sign_text(&header.to_string(), &twice))
+        .await;
+    reply.assert_refused("token_malformed");
+    assert!(!reply.body.to_string().contains("user_admin"));
+    // In the header too (a member serde's typed header would not even read), and in a nested
+    // object of the payload.
+    let header_twice = format!(
+        r#"{{"alg":"RS256","kid":"{}","typ":"JWT","x5t":"a","x5t":"b"}}"#,
+        key.kid
+    );
+    app.viewer_with_bearer(&key.sign_text(&header_twice, &payload))
+        .await
+        .assert_refused("token_malformed");
+    let nested_twice = with(claims.clone(), json!({"o": "ORG"}))
+        .to_string()
+        .replace(r#""ORG""#, r#"{"id":"org_1","rol":"member","rol":"admin"}"#);
+    app.viewer_with_bearer(&key.sign_text(&header.to_string(), &nested_twice))
+        .await
+        .assert_refused("token_malformed");
+
+    // A machine subject, whatever its case.
+    for subject in ["mch_123", "MCH_123", "Mch_2abc"] {
+        let machine = with(claims.clone(), json!({"sub": subject}));
+        app.viewer_with_bearer(&key.sign(&machine))
+            .await
+            .assert_refused("token_type_mismatch");
+    }
     assert_still_serving(&app).await;
 }

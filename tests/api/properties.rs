@@ -418,17 +418,19 @@ fn object_text<F>(fields: &[(String, F)], value: impl Fn(&F) -> String) -> Strin
     format!("{{{}}}", body.join(","))
 }
 
-/// The header as the model reads it: `None` when serde must refuse it (a known field twice, or
-/// with a value that is neither a string nor null).
+/// The header as the model reads it: `None` when it is malformed: any member twice, a `crit`
+/// member (we understand no extension), or a known field with a value that is neither a string
+/// nor null.
 fn model_header(fields: &[(String, HeaderField)]) -> Option<[Option<String>; 4]> {
     let mut known: [Option<Option<String>>; 4] = Default::default();
+    let mut names = std::collections::HashSet::new();
+    if !fields.iter().all(|(key, _)| names.insert(key)) || names.contains(&"crit".to_string()) {
+        return None;
+    }
     for (key, field) in fields {
         let Some(slot) = HEADER_KEYS.iter().position(|k| k == key) else {
             continue;
         };
-        if known[slot].is_some() {
-            return None;
-        }
         known[slot] = Some(match field {
             HeaderField::Str(s) => Some(s.clone()),
             HeaderField::Null => None,
@@ -501,12 +503,13 @@ fn build_and_model(spec: &TokenSpec) -> (String, Result<ModelToken, AuthFailure>
     };
     let (payload_json, payload_ok, claims) = match &spec.payload {
         JsonPart::Object(fields, wrap) => {
-            let (text, ok) = wrap.apply(object_text(fields, Value::to_string));
-            // serde_json keeps the last of duplicate keys in a map. Values as they read back
-            // from JSON text (a float may come back one ULP away).
+            let (text, mut ok) = wrap.apply(object_text(fields, Value::to_string));
+            // A member name twice is malformed. Values as they read back from JSON text (a
+            // float may come back one ULP away).
             let mut claims = Map::new();
             for (k, v) in fields {
-                claims.insert(k.clone(), serde_json::from_str(&v.to_string()).unwrap());
+                let value = serde_json::from_str(&v.to_string()).unwrap();
+                ok &= claims.insert(k.clone(), value).is_none();
             }
             (text, ok, claims)
         }
