@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -43,12 +44,37 @@ pub struct WebhookState {
 
 pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S> {
     Router::new()
-        .route("/webhooks/clerk", post(receive))
+        .route(
+            "/webhooks/clerk",
+            post(receive).fallback(method_not_allowed),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Every answer of this route is JSON with a code, its refusals included: axum's own (a body over
+/// the limit, another method) are plain text or empty, which Svix's dashboard shows as is.
+async fn method_not_allowed() -> Response {
+    let mut response = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "webhook deliveries are POST requests",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}
+
+async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&rejection),
+    };
     let Some(signed) = signed_headers(&headers) else {
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -212,6 +238,25 @@ async fn record_and_apply<'a>(
     };
     transaction.commit().await?;
     Ok(Delivery::Applied { user_id, outcome })
+}
+
+/// The body could not be read: over [`MAX_BODY_BYTES`] (by its `Content-Length` or as it
+/// arrived), or the connection failed while it was read.
+fn body_refused(rejection: &BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        tracing::warn!(limit = MAX_BODY_BYTES, "webhook refused: body too large");
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("the body is larger than the limit of {MAX_BODY_BYTES} bytes"),
+        );
+    }
+    tracing::warn!(%rejection, "webhook refused: body unreadable");
+    refuse(
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+        "the request body could not be read",
+    )
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

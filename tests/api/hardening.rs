@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
-use crate::limits::assert_still_serving;
+use crate::limits::{assert_still_serving, raw_http};
 use crate::tokens::{TestKey, session_claims, with};
+use crate::webhooks_sign::event;
 
 const FRONTEND: &str = "http://localhost:3000";
 
@@ -514,4 +515,61 @@ async fn tokens_with_crit_duplicate_members_or_a_machine_subject_are_refused() {
             .assert_refused("token_type_mismatch");
     }
     assert_still_serving(&app).await;
+}
+
+#[tokio::test]
+async fn webhook_refusals_are_json_with_a_code() {
+    let app = spawn_app().await;
+    let assert_json = |response: &reqwest::Response| {
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{response:?}"
+        );
+    };
+    let mut big = clerk_user_json("user_big", None);
+    big["public_metadata"] = json!({ "blob": "x".repeat(300 * 1024) });
+    let response = app.deliver("msg_big", &event("user.created", big)).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_json(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("262144 bytes"),
+        "{body}"
+    );
+
+    // Without a length, counted as it arrives.
+    let chunk = "x".repeat(300 * 1024);
+    let head = format!(
+        "POST /webhooks/clerk HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         svix-id: msg_chunked\r\nsvix-timestamp: 1\r\nsvix-signature: v1,AAAA\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        app.address.trim_start_matches("http://")
+    );
+    let chunked = format!("{head}{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
+    let answer = raw_http(&app, chunked.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer:.300}");
+    assert!(
+        answer.contains("content-type: application/json")
+            && answer.contains(r#""error":"payload_too_large""#),
+        "{answer:.300}"
+    );
+
+    // Another method.
+    let response = app.get("/webhooks/clerk").await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_json(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+
+    // Nothing was recorded, and a good delivery still works.
+    let response = app
+        .deliver(
+            "msg_ok",
+            &event("user.created", clerk_user_json("user_ok", None)),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }

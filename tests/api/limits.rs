@@ -56,7 +56,7 @@ async fn post_raw(app: &TestApp, body: String) -> GraphqlReply {
 }
 
 /// Sends raw bytes over HTTP/1.1 and reads until the server closes.
-async fn raw_http(app: &TestApp, request: &[u8]) -> String {
+pub async fn raw_http(app: &TestApp, request: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
