@@ -2,12 +2,15 @@
 //! cookie requests refused, CORS preflight, request errors as 400 with codes, introspection and
 //! playground switches. Each test ends by checking the server still serves.
 
+use clerk_graphql::db::posts;
 use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
 use crate::limits::{assert_still_serving, raw_http};
+use crate::test_db::{Backend, on_every_backend};
 use crate::tokens::{TestKey, session_claims, with};
 use crate::webhooks_sign::event;
 
@@ -572,4 +575,100 @@ async fn webhook_refusals_are_json_with_a_code() {
         )
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+on_every_backend!(
+    titles_and_bodies_refuse_control_and_invisible_characters,
+);
+
+/// A signed-in author whose user row exists (provisioned from the fake Clerk), and their token.
+async fn author(app: &TestApp, user_id: &str) -> String {
+    app.clerk.add_users(vec![clerk_user_json(user_id, None)]);
+    format!(
+        "Bearer {}",
+        TestKey::primary().sign(&session_claims(user_id))
+    )
+}
+
+async fn create_post(app: &TestApp, bearer: &str, title: &str, body: &str) -> GraphqlReply {
+    let query = json!({
+        "query": "mutation ($t: String!, $b: String!) { createPost(input: {title: $t, body: $b}) { id title } }",
+        "variables": {"t": title, "b": body},
+    });
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("authorization", bearer)
+        .json(&query)
+        .send()
+        .await
+        .unwrap();
+    GraphqlReply::read(response).await
+}
+
+#[track_caller]
+fn assert_bad_field(reply: &GraphqlReply, field: &str, words: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.body);
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "body: {}", reply.body);
+    let error = &reply.body["errors"][0];
+    assert_eq!(error["extensions"]["field"], field, "body: {}", reply.body);
+    assert!(
+        error["message"].as_str().unwrap().contains(words),
+        "body: {}",
+        reply.body
+    );
+}
+
+async fn titles_and_bodies_refuse_control_and_invisible_characters(backend: Backend) {
+    let app = spawn_app_with(AppOptions::default().on(backend)).await;
+    let bearer = author(&app, "user_rules").await;
+    let db = app.database.connect().await;
+
+    assert_bad_field(
+        &create_post(&app, &bearer, "a\u{0}b", "").await,
+        "title",
+        "U+0000 at character 2",
+    );
+    assert_bad_field(
+        &create_post(&app, &bearer, "\u{200B}", "").await,
+        "title",
+        "visible",
+    );
+    assert_bad_field(
+        &create_post(&app, &bearer, " \u{FEFF}\u{2060} \u{200D}", "").await,
+        "title",
+        "visible",
+    );
+    assert_bad_field(
+        &create_post(&app, &bearer, "Colours", "red: \u{1B}[31m").await,
+        "body",
+        "U+001B",
+    );
+    assert_bad_field(
+        &create_post(&app, &bearer, "C1", "next\u{85}line").await,
+        "body",
+        "U+0085",
+    );
+    assert_eq!(posts::Entity::find().count(&db).await.unwrap(), 0);
+
+    // Newlines and tabs are a body's layout.
+    let created = create_post(&app, &bearer, "Layout", "line 1\n\tline 2").await;
+    let id = created.body["data"]["createPost"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", created.body))
+        .to_string();
+    // The same rules on update; the post is unchanged.
+    let update = format!(
+        r#"mutation {{ updatePost(id: "{id}", input: {{title: "\u200b\u2060"}}) {{ id }} }}"#
+    );
+    let reply = app
+        .post_graphql(&update, &[("authorization", &bearer)])
+        .await;
+    assert_bad_field(&reply, "title", "visible");
+    let rows = posts::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].title.as_str(), rows[0].body.as_str()),
+        ("Layout", "line 1\n\tline 2")
+    );
 }
