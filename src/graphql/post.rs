@@ -255,9 +255,11 @@ impl PostMutation {
         };
         let post = editable_post(ctx, &id).await?;
         let was_published = post.published;
+        // Deleted between the ownership check and here: as if it had been before.
         let post = store::update(database(ctx)?, post, changes, Utc::now())
             .await
-            .map_err(errors::database)?;
+            .map_err(errors::database)?
+            .ok_or_else(|| errors::not_found("post"))?;
         let events = ctx.data::<PostEvents>()?;
         events.publish(PostEventKind::Updated, &post);
         if post.published && !was_published {

@@ -49,13 +49,14 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<Option<Post>, 
     Posts::find_by_id(id).one(db).await
 }
 
+/// The post as changed, or `None` when it no longer exists: deleted since the caller read it.
 pub async fn update<C: ConnectionTrait>(
     db: &C,
     post: Post,
     changes: PostChanges,
     now: DateTime<Utc>,
-) -> Result<Post, DbErr> {
-    ActiveModel {
+) -> Result<Option<Post>, DbErr> {
+    let updated = ActiveModel {
         id: Set(post.id),
         title: changes.title.map_or(NotSet, Set),
         body: changes.body.map_or(NotSet, Set),
@@ -64,7 +65,15 @@ pub async fn update<C: ConnectionTrait>(
         ..Default::default()
     }
     .update(db)
-    .await
+    .await;
+    match updated {
+        Ok(post) => Ok(Some(post)),
+        // sea-orm's way of saying that no row matched: `UPDATE … RETURNING` returned nothing
+        // (RecordNotUpdated), or, on a database without RETURNING, the row could not be read
+        // back (RecordNotFound).
+        Err(DbErr::RecordNotUpdated | DbErr::RecordNotFound(_)) => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// True when a row was deleted.

@@ -2,10 +2,13 @@
 //! cookie requests refused, CORS preflight, request errors as 400 with codes, introspection and
 //! playground switches. Each test ends by checking the server still serves.
 
-use clerk_graphql::db::posts;
+use std::sync::{Arc, Mutex};
+
+use clerk_graphql::db::{self, posts};
 use reqwest::StatusCode;
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_with};
@@ -579,6 +582,7 @@ async fn webhook_refusals_are_json_with_a_code() {
 
 on_every_backend!(
     titles_and_bodies_refuse_control_and_invisible_characters,
+    a_post_deleted_meanwhile_is_not_found,
 );
 
 /// A signed-in author whose user row exists (provisioned from the fake Clerk), and their token.
@@ -670,5 +674,104 @@ async fn titles_and_bodies_refuse_control_and_invisible_characters(backend: Back
     assert_eq!(
         (rows[0].title.as_str(), rows[0].body.as_str()),
         ("Layout", "line 1\n\tline 2")
+    );
+}
+
+/// A post deleted by someone else between `updatePost`'s (or `deletePost`'s) ownership check and
+/// its write. The race is made certain, not likely: when the request's own read of the post has
+/// run, the statement hook deletes the row from another connection before the next statement.
+async fn a_post_deleted_meanwhile_is_not_found(backend: Backend) {
+    // The database and the id of the post to delete at the next read of a post by id.
+    type Armed = Arc<Mutex<Option<(String, Uuid)>>>;
+    let armed: Armed = Arc::default();
+    let trigger = Arc::clone(&armed);
+    let app = spawn_app_with(AppOptions {
+        on_statement: Some(Arc::new(move |sql: &str| {
+            if !(sql.starts_with("SELECT") && sql.contains(r#"FROM "posts" WHERE "posts"."id" ="#))
+            {
+                return;
+            }
+            let Some((url, id)) = trigger.lock().unwrap().take() else {
+                return;
+            };
+            // This hook is synchronous, inside the server's runtime: the deletion runs on a
+            // thread and a runtime of its own, and the request waits for it.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let db = db::connect(&url).await.unwrap();
+                    let deleted = posts::Entity::delete_by_id(id).exec(&db).await.unwrap();
+                    assert_eq!(deleted.rows_affected, 1);
+                    db.close().await.unwrap();
+                });
+            })
+            .join()
+            .expect("the concurrent deletion");
+        })),
+        ..AppOptions::default().on(backend)
+    })
+    .await;
+    let bearer = author(&app, "user_race").await;
+    let url = app.database.url().to_string();
+    let db = app.database.connect().await;
+
+    for mutation in [
+        r#"updatePost(id: "ID", input: {title: "Renamed"}) { id title }"#,
+        r#"deletePost(id: "ID")"#,
+    ] {
+        let created = create_post(&app, &bearer, "Doomed", "").await;
+        let id = created.body["data"]["createPost"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}", created.body))
+            .to_string();
+        let uuid = Uuid::parse_str(&id).unwrap();
+        *armed.lock().unwrap() = Some((url.clone(), uuid));
+        let reply = app
+            .post_graphql(
+                &format!("mutation {{ {} }}", mutation.replace("ID", &id)),
+                &[("authorization", &bearer)],
+            )
+            .await;
+        assert!(armed.lock().unwrap().is_none(), "the hook deleted the post");
+        assert_eq!(reply.status, StatusCode::OK, "{mutation}: {}", reply.body);
+        assert_eq!(
+            reply.code(),
+            Some("NOT_FOUND"),
+            "{mutation}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["data"],
+            Value::Null,
+            "{mutation}: {}",
+            reply.body
+        );
+        let name = mutation.split('(').next().unwrap();
+        assert_eq!(reply.body["errors"][0]["path"], json!([name]));
+        let left = posts::Entity::find()
+            .filter(posts::Column::Id.eq(uuid))
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    // Unarmed, the same update succeeds: the NOT_FOUND above was the race.
+    let created = create_post(&app, &bearer, "Kept", "").await;
+    let id = created.body["data"]["createPost"]["id"].as_str().unwrap();
+    let reply = app
+        .post_graphql(
+            &format!(
+                r#"mutation {{ updatePost(id: "{id}", input: {{title: "Renamed"}}) {{ title }} }}"#
+            ),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(
+        reply.body,
+        json!({"data": {"updatePost": {"title": "Renamed"}}})
     );
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clerk_graphql::auth::clock::Clock;
 use clerk_graphql::config::{Config, JwksSettings};
-use clerk_graphql::server::{Application, BuildOptions};
+use clerk_graphql::server::{Application, BuildOptions, StatementObserver};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -107,6 +107,9 @@ pub struct AppOptions {
     pub initial_jwks: Option<Value>,
     /// Where the application's database lives (default: in memory).
     pub backend: Backend,
+    /// Called with the SQL of each statement, after it ran and was logged (tests that must act
+    /// at an exact point of a request, e.g. delete a row between two statements).
+    pub on_statement: Option<StatementObserver>,
 }
 
 impl Default for AppOptions {
@@ -124,6 +127,7 @@ impl Default for AppOptions {
             initial_fault: Fault::None,
             initial_jwks: None,
             backend: Backend::SqliteMemory,
+            on_statement: None,
         }
     }
 }
@@ -184,9 +188,13 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 
     let statement_log = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&statement_log);
+    let observer = options.on_statement;
     let mut build = BuildOptions {
         on_statement: Some(Arc::new(move |sql: &str| {
             log.lock().unwrap().push(sql.to_string());
+            if let Some(observe) = &observer {
+                observe(sql);
+            }
         })),
         ..BuildOptions::default()
     };
