@@ -13,6 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use jsonwebtoken::DecodingKey;
 
+use crate::webhooks::RetentionSettings;
+
 /// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -52,6 +54,8 @@ pub struct Config {
     pub port: u16,
     pub database_url: String,
     pub database_auto_migrate: bool,
+    /// How long `webhook_events` rows are kept, and how the clean-up runs.
+    pub webhook_retention: RetentionSettings,
     pub clerk: ClerkConfig,
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
@@ -305,6 +309,7 @@ impl Config {
             })
             .unwrap_or_else(|| "sqlite://clerk-graphql.db?mode=rwc".into());
         let database_auto_migrate = p.parse("DATABASE_AUTO_MIGRATE", parse_bool).unwrap_or(true);
+        let webhook_retention = parse_webhook_retention(&mut p);
 
         let clerk = parse_clerk(&mut p);
 
@@ -377,6 +382,7 @@ impl Config {
             port,
             database_url,
             database_auto_migrate,
+            webhook_retention,
             clerk,
             graphql_playground,
             graphql_introspection,
@@ -548,6 +554,27 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_variable_values,
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
+    }
+}
+
+fn parse_webhook_retention(p: &mut Parser<'_>) -> RetentionSettings {
+    let defaults = RetentionSettings::default();
+    let default_days = defaults.keep.as_secs() / 86_400;
+    let days = p
+        .parse("WEBHOOK_EVENTS_RETENTION_DAYS", |v| {
+            match v.parse::<u64>() {
+                Ok(days) if (2..=3650).contains(&days) => Ok(days),
+                _ => Err(format!(
+                    "expected a number of days from 2 to 3650, e.g. {default_days} (Svix retries a \
+                 delivery for about 28 hours: a shorter retention forgets deliveries it may \
+                 still receive)"
+                )),
+            }
+        })
+        .unwrap_or(default_days);
+    RetentionSettings {
+        keep: Duration::from_secs(days * 86_400),
+        ..defaults
     }
 }
 
@@ -905,6 +932,27 @@ mod tests {
             err.contains("GRAPHQL_MAX_VARIABLE_VALUES: expected 1 to"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn webhook_retention_has_a_default_an_override_and_a_floor() {
+        let defaults = parse(&[]).unwrap().webhook_retention;
+        assert_eq!(defaults, RetentionSettings::default());
+        assert_eq!(defaults.keep, Duration::from_secs(7 * 86_400));
+        let config = parse(&[("WEBHOOK_EVENTS_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(
+            config.webhook_retention.keep,
+            Duration::from_secs(30 * 86_400)
+        );
+        for bad in ["1", "0", "-3", "a week", "3651"] {
+            let err = parse(&[("WEBHOOK_EVENTS_RETENTION_DAYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("WEBHOOK_EVENTS_RETENTION_DAYS: expected a number of days from 2"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::graphql_http::{self, Gate};
 use crate::playground::DevTokenMinter;
 use crate::posts::PostEvents;
 use crate::rate_limit::{self, RateLimiter};
-use crate::webhooks::{SigningKeys, WebhookState};
+use crate::webhooks::{Retention, SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
 
 #[derive(Clone)]
@@ -86,6 +86,8 @@ impl Default for BuildOptions {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// The `webhook_events` clean-up, running while the server does.
+    retention: Retention,
 }
 
 impl Application {
@@ -143,6 +145,11 @@ impl Application {
             Arc::new(UserCache::new(client, UserCacheSettings::default()))
         });
         let webhooks = webhook_state(&config, &db, &clock, &users, &revocations);
+        let retention = Retention::new(
+            db.clone(),
+            Arc::clone(&clock),
+            config.webhook_retention.clone(),
+        );
         let state = AppState {
             schema,
             db,
@@ -163,7 +170,11 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address} (HOST, PORT)"))?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            retention,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -179,6 +190,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let cleanup = tokio::spawn(self.retention.run());
         let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             self.listener,
@@ -195,13 +207,15 @@ impl Application {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = server.into_future() => result,
             () = deadline => {
                 tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the shutdown grace period: stopping anyway");
                 Ok(())
             }
-        }
+        };
+        cleanup.abort();
+        result
     }
 }
 

@@ -1,12 +1,20 @@
 //! HTTP hardening of `/graphql` (issue 5): GET runs queries only, JSON bodies only, cross-site
 //! cookie requests refused, CORS preflight, request errors as 400 with codes, introspection and
 //! playground switches. Each test ends by checking the server still serves.
+//!
+//! Issue 16, beyond documents (`hardening_documents`): strict token parsing, JSON refusals on the
+//! webhook route, input rules of the example domain, the `webhook_events` clean-up, and a post
+//! deleted while it is being changed.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use clerk_graphql::db::{self, posts};
+use chrono::{DateTime, Utc};
+use clerk_graphql::auth::clock::FixedClock;
+use clerk_graphql::db::{self, posts, webhook_events};
+use clerk_graphql::webhooks::RetentionSettings;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -15,7 +23,7 @@ use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app, spawn_app_wit
 use crate::limits::{assert_still_serving, raw_http};
 use crate::test_db::{Backend, on_every_backend};
 use crate::tokens::{TestKey, session_claims, with};
-use crate::webhooks_sign::event;
+use crate::webhooks_sign::{WEBHOOK_SECRET, event, sign};
 
 const FRONTEND: &str = "http://localhost:3000";
 
@@ -582,6 +590,7 @@ async fn webhook_refusals_are_json_with_a_code() {
 
 on_every_backend!(
     titles_and_bodies_refuse_control_and_invisible_characters,
+    old_webhook_events_are_deleted_recent_ones_kept,
     a_post_deleted_meanwhile_is_not_found,
 );
 
@@ -675,6 +684,111 @@ async fn titles_and_bodies_refuse_control_and_invisible_characters(backend: Back
         (rows[0].title.as_str(), rows[0].body.as_str()),
         ("Layout", "line 1\n\tline 2")
     );
+}
+
+async fn old_webhook_events_are_deleted_recent_ones_kept(backend: Backend) {
+    const DAY: i64 = 86_400;
+    let now = 1_800_000_000;
+    let clock = FixedClock::at_unix_seconds(now);
+    let app = spawn_app_with(AppOptions {
+        clock: Some(clock.clone()),
+        // At once, then every 50 ms: the test waits for runs, not for hours.
+        webhook_retention: RetentionSettings {
+            first_run_after: Duration::ZERO,
+            interval: Duration::from_millis(50),
+            ..RetentionSettings::default()
+        },
+        ..AppOptions::default()
+            .on(backend)
+            .var("WEBHOOK_EVENTS_RETENTION_DAYS", "7")
+    })
+    .await;
+    let db = app.database.connect().await;
+    let at = |seconds: i64| DateTime::<Utc>::from_timestamp(seconds, 0).unwrap();
+    let row = |id: String, received: i64| webhook_events::ActiveModel {
+        svix_id: Set(id),
+        event_type: Set("user.updated".into()),
+        received_at: Set(at(received)),
+    };
+    // 2,500 rows older than 7 days (more than two batches), 10 younger by an hour.
+    let old = (0..2_500).map(|i| row(format!("msg_old_{i}"), now - 8 * DAY - i));
+    webhook_events::Entity::insert_many(old)
+        .exec(&db)
+        .await
+        .unwrap();
+    let young = (0..10).map(|i| row(format!("msg_young_{i}"), now - 7 * DAY + 3600 + i));
+    webhook_events::Entity::insert_many(young)
+        .exec(&db)
+        .await
+        .unwrap();
+    // And one delivery over HTTP, stamped by the application's clock.
+    let body =
+        serde_json::to_vec(&event("user.created", clerk_user_json("user_kept", None))).unwrap();
+    let response = app
+        .post_webhook_raw(
+            body.clone(),
+            Some("msg_now"),
+            Some(now.to_string()),
+            Some(sign(WEBHOOK_SECRET, "msg_now", now, &body)),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let ids = || async {
+        webhook_events::Entity::find()
+            .order_by_asc(webhook_events::Column::SvixId)
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| row.svix_id)
+            .collect::<Vec<_>>()
+    };
+    let settled = |expected: usize| async move {
+        for _ in 0..200 {
+            if ids().await.len() == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {expected} rows, have {}", ids().await.len());
+    };
+    settled(11).await;
+    let mut expected: Vec<String> = (0..10).map(|i| format!("msg_young_{i}")).collect();
+    expected.push("msg_now".into());
+    expected.sort();
+    assert_eq!(ids().await, expected);
+
+    // Every statement of the clean-up is bounded.
+    let deletes: Vec<String> = app
+        .statement_log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|sql| sql.starts_with("DELETE FROM \"webhook_events\""))
+        .cloned()
+        .collect();
+    assert!(deletes.len() >= 3, "{deletes:?}");
+    assert!(
+        deletes.iter().all(|sql| sql.contains("LIMIT")),
+        "{deletes:?}"
+    );
+
+    // A day later, the young rows are old too; the delivery of "now" is a day old and stays.
+    clock.set_unix_seconds(now + DAY);
+    settled(1).await;
+    assert_eq!(ids().await, ["msg_now"]);
+    // Its redelivery is still recognised: acknowledged, not applied again.
+    let response = app
+        .post_webhook_raw(
+            body.clone(),
+            Some("msg_now"),
+            Some((now + DAY).to_string()),
+            Some(sign(WEBHOOK_SECRET, "msg_now", now + DAY, &body)),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ids().await, ["msg_now"]);
 }
 
 /// A post deleted by someone else between `updatePost`'s (or `deletePost`'s) ownership check and

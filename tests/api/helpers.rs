@@ -8,6 +8,7 @@ use std::time::Duration;
 use clerk_graphql::auth::clock::Clock;
 use clerk_graphql::config::{Config, JwksSettings};
 use clerk_graphql::server::{Application, BuildOptions, StatementObserver};
+use clerk_graphql::webhooks::RetentionSettings;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -107,6 +108,9 @@ pub struct AppOptions {
     pub initial_jwks: Option<Value>,
     /// Where the application's database lives (default: in memory).
     pub backend: Backend,
+    /// When the `webhook_events` clean-up runs: first run, interval, batch size (default: as
+    /// deployed, first run a minute after start). Its retention is `WEBHOOK_EVENTS_RETENTION_DAYS`.
+    pub webhook_retention: RetentionSettings,
     /// Called with the SQL of each statement, after it ran and was logged (tests that must act
     /// at an exact point of a request, e.g. delete a row between two statements).
     pub on_statement: Option<StatementObserver>,
@@ -127,6 +131,7 @@ impl Default for AppOptions {
             initial_fault: Fault::None,
             initial_jwks: None,
             backend: Backend::SqliteMemory,
+            webhook_retention: RetentionSettings::default(),
             on_statement: None,
         }
     }
@@ -185,6 +190,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let mut config =
         Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration");
     config.clerk.jwks = options.jwks;
+    config.webhook_retention = RetentionSettings {
+        keep: config.webhook_retention.keep,
+        ..options.webhook_retention
+    };
 
     let statement_log = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&statement_log);
