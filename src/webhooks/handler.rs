@@ -52,8 +52,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S
         .with_state(state)
 }
 
-/// Every answer of this route is JSON with a code, its refusals included: axum's own (a body over
-/// the limit, another method) are plain text or empty, which Svix's dashboard shows as is.
+/// Every answer of this route is JSON with a code, its refusals included: axum's own for a body
+/// over the limit or another method would be plain text or empty.
 async fn method_not_allowed() -> Response {
     let mut response = refuse(
         StatusCode::METHOD_NOT_ALLOWED,
