@@ -450,3 +450,163 @@ async fn cookies_are_read_as_clerk_sets_them() {
         "user_plain"
     );
 }
+
+/// The real binary, so that its memory is its own: a 4 MiB message (four times the default
+/// `GRAPHQL_MAX_BODY_BYTES`) is refused as it arrives, and the server's RSS does not grow with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_4_mib_socket_message_is_refused_before_it_is_buffered() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let workdir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_clerk-graphql"))
+        .current_dir(workdir.path())
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("DEV_MODE", "false")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let base = format!("http://127.0.0.1:{port}");
+    crate::binary::wait_until_ready(&base, Duration::from_secs(10)).await;
+    let pid = server.id().expect("running");
+    let rss_kib = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    // Warm: a socket and a query have run once.
+    let headers = [("sec-websocket-protocol", "graphql-transport-ws")];
+    let mut warm = upgrade(&base, &headers).await.unwrap();
+    init(&mut warm, json!({})).await;
+    drop(warm);
+    let client = reqwest::Client::new();
+    let health = |client: &reqwest::Client| {
+        client
+            .post(format!("{base}/graphql"))
+            .json(&json!({"query": "{ health }"}))
+            .send()
+    };
+    assert_eq!(health(&client).await.unwrap().status(), 200);
+    let idle = rss_kib();
+
+    let huge = format!(
+        r#"{{"type":"subscribe","id":"1","payload":{{"query":"{{ health }}","variables":{{"x":"{}"}}}}}}"#,
+        "a".repeat(4 * 1024 * 1024)
+    );
+    let mut socket = upgrade(&base, &headers).await.unwrap();
+    init(&mut socket, json!({})).await;
+    // The server may close before the whole message is written: a send error is expected then.
+    let _ = futures_util::SinkExt::send(
+        &mut socket,
+        tokio_tungstenite::tungstenite::Message::text(huge),
+    )
+    .await;
+    // Refused, never executed: the first thing back is the close (1009, unless the close frame
+    // was lost to the reset of a connection the client was still writing to).
+    match next(&mut socket).await {
+        Err(frame) => {
+            let code = frame.map(|frame| u16::from(frame.code));
+            assert!(matches!(code, Some(1009) | None), "{code:?}");
+        }
+        Ok(message) => panic!("the message was processed: {message}"),
+    }
+    let after = rss_kib();
+    assert!(after < 2 * idle, "RSS {after} KiB after, {idle} KiB idle");
+    assert_eq!(health(&client).await.unwrap().status(), 200);
+    let _ = server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_params_accept_the_shapes_clients_send() {
+    let app = spawn_without_skew().await;
+    let token = session_token("user_a", "sess_params", 60);
+    let signed_in_payloads = [
+        json!({"Authorization": format!("Bearer {token}")}),
+        json!({"authorization": format!("bearer {token}")}),
+        json!({"token": token}),
+        // Apollo / Hasura style.
+        json!({"headers": {"Authorization": format!("Bearer {token}")}}),
+    ];
+    for payload in signed_in_payloads {
+        let mut socket = signed_in(&app, payload.clone()).await;
+        subscribe(&mut socket, "1", "{ viewer { userId } }").await;
+        let answer = next(&mut socket).await.unwrap();
+        assert_eq!(
+            answer["payload"]["data"]["viewer"]["userId"], "user_a",
+            "{payload}: {answer}"
+        );
+    }
+    // What a signed-out client sends is an anonymous connection, not a refusal.
+    for payload in [
+        json!({"Authorization": "Bearer null"}),
+        json!({"Authorization": "Bearer undefined"}),
+        json!({"Authorization": ""}),
+        json!({"token": "null"}),
+        json!({"headers": {"Authorization": "Bearer "}}),
+    ] {
+        let mut socket = signed_in(&app, payload.clone()).await;
+        subscribe(&mut socket, "1", "{ viewer { userId } }").await;
+        let answer = next(&mut socket).await.unwrap();
+        assert_eq!(
+            answer["payload"]["data"]["viewer"],
+            Value::Null,
+            "{payload}: {answer}"
+        );
+    }
+}
+
+/// A load check, run by hand (it prints, it asserts only correctness):
+/// `cargo test --release --test api -- --ignored --nocapture one_event_to_1000_subscribers`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a load check for the notes: run by hand"]
+async fn one_event_to_1000_subscribers() {
+    let app = spawn_app_with(AppOptions::default().var("RATE_LIMIT_IP_PER_MINUTE", "0")).await;
+    app.clerk
+        .add_users(vec![crate::fake_clerk::clerk_user_json("user_a", None)]);
+    let token = session_token("user_a", "sess_load", 60);
+    create_post(&app, &token, "Warm-up").await;
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        let mut socket = signed_in(&app, json!({})).await;
+        for id in 0..100 {
+            subscribe(
+                &mut socket,
+                &id.to_string(),
+                "subscription { postPublished { id title author { id } } }",
+            )
+            .await;
+        }
+        sockets.push(socket);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let statements_before = app.statements_run();
+    let started = Instant::now();
+    create_post(&app, &token, "To everyone").await;
+    let mut delivered = 0;
+    for socket in &mut sockets {
+        for _ in 0..100 {
+            let event = next(socket).await.unwrap();
+            assert_eq!(
+                event["payload"]["data"]["postPublished"]["title"],
+                "To everyone"
+            );
+            delivered += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let statements: Vec<String> = app.statement_log.lock().unwrap()[statements_before..].to_vec();
+    println!(
+        "1,000 postPublished subscribers: {delivered} events delivered {elapsed:?} after the \
+         mutation was sent; {} statements in all (mutation included): {statements:#?}",
+        statements.len()
+    );
+}
