@@ -485,8 +485,8 @@ on_every_backend!(
     clerk_down_matters_only_to_a_role_lookup,
 );
 
-/// Every field the SDL marks `@ownerOrRole(role: "admin")`, as `(type, field)`.
-fn marked_fields() -> Vec<(String, String)> {
+/// Every field the SDL marks `@ownerOrRole(role: …)`, as `(type, field, role)`.
+fn marked_fields() -> Vec<(String, String, String)> {
     let sdl = clerk_graphql::graphql::sdl();
     let mut marked = Vec::new();
     let mut current_type = None;
@@ -496,33 +496,31 @@ fn marked_fields() -> Vec<(String, String)> {
         } else if line == "}" {
             current_type = None;
         } else if let Some(ty) = &current_type
-            && line.contains("@ownerOrRole(")
+            && let Some((definition, mark)) = line.split_once("@ownerOrRole(role: \"")
         {
-            assert!(
-                line.trim_end().ends_with(r#"@ownerOrRole(role: "admin")"#),
-                "{line}"
-            );
-            let field = line.trim().split([':', '(']).next().unwrap();
-            marked.push((ty.clone(), field.to_string()));
+            let field = definition.trim().split([':', '(']).next().unwrap();
+            let role = mark.split('"').next().unwrap();
+            marked.push((ty.clone(), field.to_string(), role.to_string()));
         }
     }
     marked
 }
 
-/// How each type with marked fields is reached in the walk below: `(query, pointer)` to the
-/// owner's row as `who` reads it. A type that gains a mark must be added here.
-fn reach(ty: &str, field: &str, who: Who) -> (String, String) {
-    match (ty, who) {
+/// How each type with marked fields is reached in the walk below: `(query, pointer)` to a row
+/// owned by [`OWNER`], as the owner reads it or as anyone else does. A type that gains a mark
+/// must be added here (with such a row seeded in the walk).
+fn reach(ty: &str, field: &str, as_owner: bool) -> (String, String) {
+    match (ty, as_owner) {
         ("User", _) => (
             format!(r#"{{ user(id: "{OWNER}") {{ {field} }} }}"#),
             format!("/user/{field}"),
         ),
         // Only admins reach someone's `profile`; a user reaches their own through `viewer`.
-        ("ClerkUser", Who::Owner) => (
+        ("ClerkUser", true) => (
             format!("{{ viewer {{ profile {{ {field} }} }} }}"),
             format!("/viewer/profile/{field}"),
         ),
-        ("ClerkUser", _) => (
+        ("ClerkUser", false) => (
             format!(r#"{{ user(id: "{OWNER}") {{ profile {{ {field} }} }} }}"#),
             format!("/user/profile/{field}"),
         ),
@@ -530,49 +528,70 @@ fn reach(ty: &str, field: &str, who: Who) -> (String, String) {
     }
 }
 
-/// The walk: every marked field of the schema, whatever its type, is denied to another signed-in
-/// user (here or on the way to it) and served to the owner and to admins, identically. A mark
-/// without its `check_owner` would fail the owner's read; a type without a way to reach it fails.
+/// `Authorization` values of viewers who hold the app role `role` (and own nothing): by claim,
+/// and for `admin` also by Clerk's `public_metadata.role`.
+fn role_holders(role: &str) -> Vec<String> {
+    assert!(!role.starts_with("org:"), "add an org token for `{role}`");
+    let claims = with(
+        session_claims("user_role_holder"),
+        json!({"metadata": {"role": role}}),
+    );
+    let mut holders = vec![format!("Bearer {}", TestKey::primary().sign(&claims))];
+    if role == "admin" {
+        holders.extend(Who::AdminByMetadata.authorization());
+    }
+    holders
+}
+
+/// The walk: every marked field of the schema, whatever its type and role, is served to the owner
+/// and to holders of the role, identically, and denied to another signed-in user (on the field, or
+/// on the way to it). A mark without its `check_owner` fails the owner's read; a marked type with
+/// no way to reach it fails the walk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_marked_field_of_the_schema_is_enforced() {
     let marked = marked_fields();
     let user_fields: Vec<&str> = marked
         .iter()
-        .filter(|(ty, _)| ty == "User")
-        .map(|(_, field)| field.as_str())
+        .filter(|(ty, _, role)| ty == "User" && role == "admin")
+        .map(|(_, field, _)| field.as_str())
         .collect();
     assert_eq!(user_fields, PERSONAL, "the personal fields of `User`");
-    assert!(marked.iter().any(|(ty, _)| ty == "ClerkUser"));
+    assert!(marked.iter().any(|(ty, _, _)| ty == "ClerkUser"));
 
     let app = spawn(Backend::Sqlite).await;
-    for (ty, field) in &marked {
-        let read = |who: Who| {
+    for (ty, field, role) in &marked {
+        let read = |authorization: Option<String>, as_owner: bool| {
             let app = &app;
             async move {
-                let (query, pointer) = reach(ty, field, who);
-                let reply = post_as(app, who, &query).await;
+                let (query, pointer) = reach(ty, field, as_owner);
+                let headers: Vec<(&str, &str)> = authorization
+                    .iter()
+                    .map(|value| ("authorization", value.as_str()))
+                    .collect();
+                let reply = app.post_graphql(&query, &headers).await;
                 let value = reply.body["data"].pointer(&pointer).cloned();
                 (value.unwrap_or_default(), reply)
             }
         };
-        let (owners, reply) = read(Who::Owner).await;
+        let (owners, reply) = read(Who::Owner.authorization(), true).await;
+        let context = format!("{ty}.{field} @ownerOrRole(role: {role:?})");
         assert!(
             reply.body.get("errors").is_none(),
-            "{ty}.{field}: {}",
+            "{context}: {}",
             reply.body
         );
-        for admin in [Who::AdminByClaim, Who::AdminByMetadata] {
-            let (value, reply) = read(admin).await;
+        for holder in role_holders(role) {
+            let (value, reply) = read(Some(holder), false).await;
             assert!(
                 reply.body.get("errors").is_none(),
-                "{ty}.{field}: {}",
+                "{context}: {}",
                 reply.body
             );
-            assert_eq!(value, owners, "{ty}.{field} as {admin:?}");
+            assert_eq!(value, owners, "{context}");
         }
-        let (value, reply) = read(Who::Other).await;
-        assert_eq!(value, Value::Null, "{ty}.{field}: {}", reply.body);
-        let (_, pointer) = reach(ty, field, Who::Other);
+        let (value, reply) = read(Who::Other.authorization(), false).await;
+        assert_eq!(value, Value::Null, "{context}: {}", reply.body);
+        let (_, pointer) = reach(ty, field, false);
         let full_path: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
         let denied_on_the_way =
             reply.body["errors"]
@@ -588,7 +607,7 @@ async fn every_marked_field_of_the_schema_is_enforced() {
                         .collect();
                     error["extensions"]["code"] == "FORBIDDEN" && full_path.starts_with(&path)
                 });
-        assert!(denied_on_the_way, "{ty}.{field}: {}", reply.body);
+        assert!(denied_on_the_way, "{context}: {}", reply.body);
     }
 }
 
