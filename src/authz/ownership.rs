@@ -16,7 +16,9 @@
 //! in a field without the mark fails too (the SDL would not show the rule): both answer
 //! `INTERNAL_SERVER_ERROR` and log which field, so the first test that reads the field shows the
 //! mistake. async-graphql's guards could see the row, but they are skipped when a field is reached
-//! through an interface (upstream issue #1826); the enforcer's hook is not.
+//! through an interface (upstream issue #1826); the enforcer's hook is not. Through an interface a
+//! field requires what it requires on every implementor, so if one implementor marks it, every
+//! implementor's resolver must call `check_owner`.
 
 use std::cell::Cell;
 use std::future::Future;

@@ -485,7 +485,7 @@ on_every_backend!(
     clerk_down_matters_only_to_a_role_lookup,
 );
 
-/// Every field the SDL marks `@ownerOrRole(role: …)`, as `(type, field, role)`.
+/// Every field the SDL marks `@ownerOrRole(role: …)`, as `(type, field, role)`; each nullable.
 fn marked_fields() -> Vec<(String, String, String)> {
     let sdl = clerk_graphql::graphql::sdl();
     let mut marked = Vec::new();
@@ -498,6 +498,11 @@ fn marked_fields() -> Vec<(String, String, String)> {
         } else if let Some(ty) = &current_type
             && let Some((definition, mark)) = line.split_once("@ownerOrRole(role: \"")
         {
+            // A denial is `null`: on a non-null field it would null the whole parent instead.
+            assert!(
+                !definition.trim_end().ends_with('!'),
+                "must be nullable: {line}"
+            );
             let field = definition.trim().split([':', '(']).next().unwrap();
             let role = mark.split('"').next().unwrap();
             marked.push((ty.clone(), field.to_string(), role.to_string()));
