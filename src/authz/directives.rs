@@ -25,5 +25,6 @@ pub fn permission(name: String) {}
 
 /// Personal data: readable by the signed-in user who owns the row, and by holders of `role`
 /// (app role, or `org:` organisation role, as for `@role`). Anyone else gets `null` and an error.
+// The parameter is renamed `role` in the schema: named so in Rust, it would be the struct `role`.
 #[TypeDirective(name = "ownerOrRole", location = "FieldDefinition")]
-pub fn owner_or_role(#[graphql(name = "role")] role_name: String) {} // `role` is the struct above
+pub fn owner_or_role(#[graphql(name = "role")] role_name: String) {}
