@@ -59,6 +59,8 @@ pub struct Config {
     pub websocket_limits: WebSocketLimits,
     pub rate_limits: RateLimitConfig,
     pub cors_allowed_origins: Vec<String>,
+    /// `CORS_ALLOWED_HEADERS`: request headers a listed origin may send (lower case).
+    pub cors_allowed_headers: Vec<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// Development without any Clerk key source: tokens signed by a local key pair kept in this
@@ -342,6 +344,21 @@ impl Config {
                 }
             })
             .unwrap_or_default();
+        let cors_allowed_headers = p
+            .parse("CORS_ALLOWED_HEADERS", |v| {
+                let headers: Vec<String> = split_list(v, ',')
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect();
+                match headers
+                    .iter()
+                    .find(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+                {
+                    Some(bad) => Err(format!("`{bad}` is not a header name")),
+                    None => Ok(headers),
+                }
+            })
+            .unwrap_or_else(|| DEFAULT_CORS_HEADERS.iter().map(|h| h.to_string()).collect());
         let log_filter = p.lookup_value("RUST_LOG").unwrap_or_else(|| "info".into());
         let log_format = p
             .parse("LOG_FORMAT", |v| match v.to_ascii_lowercase().as_str() {
@@ -399,6 +416,7 @@ impl Config {
             websocket_limits,
             rate_limits,
             cors_allowed_origins,
+            cors_allowed_headers,
             log_filter,
             log_format,
             dev_keys_dir,
@@ -681,6 +699,23 @@ fn parse_bool(v: &str) -> Result<bool, String> {
         _ => Err("expected true or false".into()),
     }
 }
+
+/// What browsers' GraphQL clients send besides the body: credentials and content type, tracing
+/// (W3C, Sentry), Apollo's client identification, and our request id.
+pub const DEFAULT_CORS_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "accept",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+];
 
 fn split_list(v: &str, separator: char) -> Vec<String> {
     v.split(separator)

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_graphql::Data;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router, middleware};
@@ -16,7 +16,6 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -329,17 +328,23 @@ fn router(
         max_message_bytes: limits.max_body_bytes,
         max_operations: config.websocket_limits.max_subscriptions,
     };
-    let mut router = Router::new()
-        .route("/graphql", graphql)
-        .route(
-            "/graphql/ws",
-            get(websocket::upgrade)
-                .with_state(ws)
-                .route_layer(middleware::from_fn_with_state(
-                    Arc::clone(&rate_limits),
-                    rate_limit::middleware::address,
-                )),
-        )
+    let mut router = Router::new().route("/graphql", graphql).route(
+        "/graphql/ws",
+        get(websocket::upgrade)
+            .with_state(ws)
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(&rate_limits),
+                rate_limit::middleware::address,
+            )),
+    );
+    if !config.cors_allowed_origins.is_empty() {
+        // On the GraphQL routes only (see `graphql_http::cors`).
+        router = router.layer(graphql_http::cors::layer(
+            &config.cors_allowed_origins,
+            &config.cors_allowed_headers,
+        ));
+    }
+    let mut router = router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
@@ -363,20 +368,6 @@ fn router(
             graphql_http::csrf::protect,
         ))
         .layer(middleware::from_fn(graphql_http::negotiate_content_type));
-    if !config.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = config
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|origin| HeaderValue::from_str(origin).ok())
-            .collect();
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .max_age(Duration::from_secs(600)),
-        );
-    }
     router.layer(
         ServiceBuilder::new()
             // On every response: no MIME sniffing of JSON into something executable, and no

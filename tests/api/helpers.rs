@@ -208,6 +208,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
 }
 
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// What a browser's navigation sends.
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
 pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
 
 impl TestApp {
@@ -216,11 +220,19 @@ impl TestApp {
         self.statement_log.lock().unwrap().len()
     }
 
+    /// `POST /graphql` as a current client sends it: `Accept: application/graphql-response+json`
+    /// unless `headers` name another `Accept`.
     pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
             .json(&json!({ "query": query }));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        {
+            request = request.header("accept", GRAPHQL_RESPONSE_JSON);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -234,9 +246,11 @@ impl TestApp {
             .await
     }
 
+    /// `GET path` as a browser sends it (`Accept: text/html, …`).
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
+            .header("accept", BROWSER_ACCEPT)
             .send()
             .await
             .expect("request sent")

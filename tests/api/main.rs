@@ -14,6 +14,7 @@ mod clerk_api;
 mod clerk_fixtures;
 mod clerk_metadata;
 mod dev_mode;
+mod graphql_over_http;
 mod hardening;
 mod http;
 mod key_source;

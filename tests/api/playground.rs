@@ -160,6 +160,7 @@ async fn the_playground_is_not_behind_authentication() {
     let response = app
         .client
         .get(format!("{}/graphql", app.address))
+        .header("accept", crate::helpers::BROWSER_ACCEPT)
         .header("authorization", "Bearer a.b.c")
         .send()
         .await

@@ -112,8 +112,9 @@ async fn over_the_address_quota_a_request_is_429_with_retry_after_until_the_buck
     // 5 a minute: one more every 12 s.
     assert_limited(&refused, "ip_rate_limit", "12");
     assert_eq!(
-        refused.headers["content-type"], "application/json",
-        "GraphQL-shaped, negotiated like any other error"
+        refused.headers["content-type"],
+        crate::helpers::GRAPHQL_RESPONSE_JSON,
+        "GraphQL-shaped, negotiated like any other error (the client accepts it)"
     );
     let response = app.get("/graphql?query=%7Bhealth%7D").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
