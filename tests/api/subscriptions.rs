@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
@@ -192,4 +194,60 @@ async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
         204
     );
     assert_eq!(close_code(&mut b).await, Some(4403));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_transport_ws_answers_as_the_protocol_says() {
+    let app = spawn().await;
+    // `subscribe` before `connection_init`: 4401.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    subscribe(&mut socket, "1", "subscription { postPublished { title } }").await;
+    assert_eq!(close_code(&mut socket).await, Some(4401));
+    // Invalid JSON, or not a protocol message: 4400.
+    for garbage in [
+        "{not json",
+        r#"{"type": "bogus"}"#,
+        r#"{"type": "subscribe", "id": "1"}"#,
+    ] {
+        let mut socket = connect(&app, "graphql-transport-ws", None).await;
+        init(&mut socket, json!({})).await;
+        socket.send(Message::text(garbage)).await.expect("sent");
+        assert_eq!(close_code(&mut socket).await, Some(4400), "{garbage}");
+    }
+    // A second `connection_init`: 4429.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    send(&mut socket, json!({"type": "connection_init"})).await;
+    assert_eq!(close_code(&mut socket).await, Some(4429));
+    // An operation that fails validation: an `error` message, and the socket goes on.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    subscribe(&mut socket, "1", "subscription { nope }").await;
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "1");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "pong");
+    // No supported subprotocol: the upgrade is refused with a JSON 400.
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(
+                body["errors"][0]["extensions"]["reason"],
+                "unsupported_subprotocol"
+            );
+        }
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
 }
