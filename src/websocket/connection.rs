@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::{HeaderMap, HeaderValue, header};
-use futures_util::StreamExt;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{self, BoxStream, SelectAll};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value as Json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
@@ -72,6 +72,8 @@ pub async fn serve(
 enum End {
     /// The client went away, or stopped reading.
     Gone,
+    /// The client closed the connection: the close handshake is answered.
+    ClosedByClient,
     /// We close it with a code.
     Close(u16, String),
 }
@@ -193,7 +195,7 @@ impl Connection {
                     return Err(close(CLOSE_UNAUTHORIZED, "Unauthorized"));
                 }
                 Ok(ClientMessage::Complete { .. } | ClientMessage::ConnectionTerminate) => {
-                    return Err(End::Gone);
+                    return Err(End::ClosedByClient);
                 }
                 Err(_) => return Err(close(CLOSE_BAD_REQUEST, "Invalid message")),
             }
@@ -255,7 +257,7 @@ impl Connection {
                 }
                 Ok(())
             }
-            ClientMessage::ConnectionTerminate => Err(End::Gone),
+            ClientMessage::ConnectionTerminate => Err(End::ClosedByClient),
             ClientMessage::Ping { payload } => {
                 if let Some(payload) = payload {
                     self.refresh(&payload).await?;
@@ -368,15 +370,21 @@ impl Connection {
         for (_, (_, abort)) in self.operations.drain() {
             abort.abort();
         }
-        if let End::Close(code, reason) = end {
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ =
-                tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Close(Some(frame))))
-                    .await;
-        }
+        let closing = async {
+            match end {
+                End::Gone => Ok(()),
+                // The codec queued its answer to the client's close frame: flush it.
+                End::ClosedByClient => SinkExt::close(&mut self.socket).await,
+                End::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    self.socket.send(Message::Close(Some(frame))).await
+                }
+            }
+        };
+        let _ = tokio::time::timeout(SEND_TIMEOUT, closing).await;
     }
 }
 
@@ -452,7 +460,8 @@ fn text_of(received: Option<Result<Message, axum::Error>>) -> Result<Option<Stri
             .map(Some)
             .map_err(|_| close(CLOSE_BAD_REQUEST, "Invalid message")),
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
-        Some(Ok(Message::Close(_))) | None => Err(End::Gone),
+        Some(Ok(Message::Close(_))) => Err(End::ClosedByClient),
+        None => Err(End::Gone),
         // tungstenite refuses a message over the size limit as it arrives ("Message too long",
         // "Frame too long"), before buffering it whole.
         Some(Err(error)) if error.to_string().contains("too long") => {
