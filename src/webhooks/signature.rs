@@ -110,7 +110,7 @@ impl SigningKeys {
 mod tests {
     use super::*;
 
-    // The official Svix test vector (also in ../shared/vectors/clerk-fixtures.json).
+    // The official Svix test vector (also in tests/fixtures/clerk-fixtures.json).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TIMESTAMP: &str = "1614265330";
