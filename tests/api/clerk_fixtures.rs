@@ -9,7 +9,10 @@ use clerk_graphql::auth::clock::FixedClock;
 use crate::helpers::{AppOptions, TestApp, spawn_app_with};
 
 fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/clerk-fixtures.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/clerk-fixtures.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
