@@ -190,7 +190,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Where token-verification keys come from, in DESIGN §4's order of precedence.
+/// Where token-verification keys come from, in ARCHITECTURE §4's order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySourceKind {
     /// `CLERK_JWT_KEY`: networkless.

@@ -1,5 +1,5 @@
 //! The session-token front-end: extraction from the `Authorization` header or the `__session`
-//! cookie, then the parser and the verifier (DESIGN §4), with fixed keys and a fixed clock.
+//! cookie, then the parser and the verifier (ARCHITECTURE §4), with fixed keys and a fixed clock.
 //!
 //! Input: the first byte picks a mode.
 //! - `b'#'`: the rest is a claims payload (any bytes), signed here with a key generated at start

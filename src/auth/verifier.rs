@@ -1,4 +1,4 @@
-//! Verification of a Clerk session token, in the order of DESIGN §4. The signature is checked
+//! Verification of a Clerk session token, in the order of ARCHITECTURE §4. The signature is checked
 //! before any claim, as Clerk's SDK does, so that an attacker learns nothing about which claim
 //! check would have failed on a token they could not sign (no oracle).
 //!
@@ -135,7 +135,7 @@ impl Verifier {
         }
     }
 
-    /// Every check of DESIGN §4, without the cache.
+    /// Every check of ARCHITECTURE §4, without the cache.
     async fn verify_fully(&self, token: &str) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 1-2: shape and header.
         let parsed = jwt::parse(token)?;

@@ -1,8 +1,8 @@
-//! The Svix signature scheme Clerk signs webhooks with (DESIGN §8): HMAC-SHA256, keyed with the
-//! base64 part of `whsec_…`, over `{svix-id}.{svix-timestamp}.{raw body}`. The `svix-signature`
-//! header holds space-separated `v1,<base64>` entries (several during a secret rotation on
-//! Svix's side); any one may match. Several of our own secrets may be configured during a
-//! rotation on ours.
+//! The Svix signature scheme Clerk signs webhooks with (ARCHITECTURE §8): HMAC-SHA256, keyed with
+//! the base64 part of `whsec_…`, over `{svix-id}.{svix-timestamp}.{raw body}`. The
+//! `svix-signature` header holds space-separated `v1,<base64>` entries (several during a secret
+//! rotation on Svix's side); any one may match. Several of our own secrets may be configured
+//! during a rotation on ours.
 //!
 //! The body must be the raw bytes as received: re-serialising parsed JSON changes them.
 

@@ -33,9 +33,9 @@ const normalised = (query) =>
 // The example query of the README's quick start: the playground's default in dev mode.
 function readmeExampleQuery() {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const example = /and run `(\{[^`]+\})`/.exec(readme);
+  const example = /the example query\s+`(\{[^`]+\})`/.exec(readme);
   if (!example) {
-    throw new Error('README.md: the quick start\'s "and run `{ … }`" example query is missing');
+    throw new Error('README.md: the quick start\'s "the example query `{ … }`" is missing');
   }
   return example[1];
 }
