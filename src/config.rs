@@ -56,6 +56,7 @@ pub struct Config {
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
     pub graphql_limits: GraphqlLimits,
+    pub websocket_limits: WebSocketLimits,
     pub rate_limits: RateLimitConfig,
     pub cors_allowed_origins: Vec<String>,
     pub log_filter: String,
@@ -79,6 +80,9 @@ pub struct ClerkConfig {
     pub audience: Vec<String>,
     pub api_url: String,
     pub clock_skew: Duration,
+    /// `CLERK_MAX_TOKEN_LIFETIME_SECS`: the longest `exp - iat` accepted (revocations are kept
+    /// that long; see `auth::revocation`).
+    pub max_token_lifetime: Duration,
     pub role_claim: String,
     pub webhook_signing_secrets: Vec<Secret>,
     pub jwks: JwksSettings,
@@ -146,6 +150,29 @@ impl Default for GraphqlLimits {
             max_root_fields: 20,
             max_body_bytes: 1024 * 1024,
             timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What `/graphql/ws` admits (see `websocket`); a message is bounded by
+/// `GRAPHQL_MAX_BODY_BYTES` like a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// `WS_MAX_SUBSCRIPTIONS`: operations running at once on one connection.
+    pub max_subscriptions: usize,
+    /// `WS_MAX_CONNECTIONS_PER_IP`: open connections per client address (IPv6: per /64).
+    pub max_connections_per_ip: usize,
+    /// `WS_MAX_CONNECTIONS`: open connections in total.
+    pub max_connections: usize,
+}
+
+impl Default for WebSocketLimits {
+    fn default() -> Self {
+        Self {
+            max_subscriptions: 100,
+            // An office behind one NAT address, each person with a few tabs open.
+            max_connections_per_ip: 100,
+            max_connections: 10_000,
         }
     }
 }
@@ -302,6 +329,7 @@ impl Config {
             .parse("GRAPHQL_INTROSPECTION", parse_bool)
             .unwrap_or(!production);
         let graphql_limits = parse_graphql_limits(&mut p);
+        let websocket_limits = parse_websocket_limits(&mut p);
         let rate_limits = parse_rate_limits(&mut p);
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
@@ -368,6 +396,7 @@ impl Config {
             graphql_playground,
             graphql_introspection,
             graphql_limits,
+            websocket_limits,
             rate_limits,
             cors_allowed_origins,
             log_filter,
@@ -421,6 +450,17 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
             Err(_) => Err("expected a whole number of seconds, e.g. 5".into()),
         })
         .unwrap_or(Duration::from_secs(5));
+    let max_token_lifetime = p
+        .parse("CLERK_MAX_TOKEN_LIFETIME_SECS", |v| {
+            match v.parse::<u64>() {
+                Ok(secs) if (60..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
+                _ => Err(
+                    "expected 60 to 86400 seconds, e.g. 3600 (Clerk's session tokens live 60 s)"
+                        .into(),
+                ),
+            }
+        })
+        .unwrap_or(crate::auth::verifier::DEFAULT_MAX_TOKEN_LIFETIME);
     let role_claim = p
         .parse("CLERK_ROLE_CLAIM", |v| {
             if v.split('.').any(str::is_empty) {
@@ -445,6 +485,7 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
         audience,
         api_url,
         clock_skew,
+        max_token_lifetime,
         role_claim,
         webhook_signing_secrets,
         jwks: JwksSettings::default(),
@@ -519,6 +560,28 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_root_fields,
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
+    }
+}
+
+fn parse_websocket_limits(p: &mut Parser<'_>) -> WebSocketLimits {
+    let defaults = WebSocketLimits::default();
+    let mut count = |name: &str, max: usize, default: usize| {
+        p.parse(name, |v| match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from 1 to {max}, e.g. {default}"
+            )),
+        })
+        .unwrap_or(default)
+    };
+    WebSocketLimits {
+        max_subscriptions: count("WS_MAX_SUBSCRIPTIONS", 10_000, defaults.max_subscriptions),
+        max_connections_per_ip: count(
+            "WS_MAX_CONNECTIONS_PER_IP",
+            1_000_000,
+            defaults.max_connections_per_ip,
+        ),
+        max_connections: count("WS_MAX_CONNECTIONS", 1_000_000, defaults.max_connections),
     }
 }
 

@@ -52,9 +52,9 @@ impl Authorization {
                     evaluate(required, viewer(ctx), &self.role_claim, roles(ctx)).await
                 {
                     let (code, message) = describe(&denial);
+                    // A request error (nothing has run, so no `path`, as the GraphQL spec says
+                    // of request errors); `locations` points at the field.
                     let mut error = ServerError::new(message, Some(field.pos));
-                    let name = field.node.response_key().node.to_string();
-                    error.path = vec![PathSegment::Field(name)];
                     let mut extensions = ErrorExtensionValues::default();
                     extensions.set("code", code);
                     error.extensions = Some(extensions);

@@ -22,6 +22,11 @@ use super::limits::RequestLimits;
 use super::null_on_error::CaughtErrors;
 use crate::authz::Authorization;
 
+/// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
+/// the deadline middleware instead; a socket's operations carry this). On expiry the answer is
+/// `SERVICE_UNAVAILABLE` with reason `timeout`, as over HTTP. Subscriptions are not bounded.
+pub struct ExecutionDeadline(pub std::time::Duration);
+
 /// Installed by `build_schema`, the only function that builds a schema: no schema can exist whose
 /// limits and authorization marks are not enforced.
 pub struct SchemaExtension(Arc<Parts>);
@@ -99,7 +104,15 @@ impl Extension for RequestExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
+        let mut response = match ctx.data_opt::<ExecutionDeadline>() {
+            None => next.run(ctx, operation_name).await,
+            Some(ExecutionDeadline(limit)) => {
+                match tokio::time::timeout(*limit, next.run(ctx, operation_name)).await {
+                    Ok(response) => response,
+                    Err(_) => return timed_out(*limit),
+                }
+            }
+        };
         self.caught.append_to(&mut response);
         response
     }
@@ -118,4 +131,19 @@ impl Extension for RequestExtension {
         };
         self.caught.catch(nullable, result)
     }
+}
+
+fn timed_out(limit: std::time::Duration) -> Response {
+    let mut error = ServerError::new(
+        format!(
+            "The request was not answered within {} s; try again shortly.",
+            limit.as_secs()
+        ),
+        None,
+    );
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "SERVICE_UNAVAILABLE");
+    extensions.set("reason", "timeout");
+    error.extensions = Some(extensions);
+    Response::from_errors(vec![error])
 }

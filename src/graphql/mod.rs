@@ -16,6 +16,7 @@ mod subscription;
 mod user;
 mod viewer;
 
+pub use extension::ExecutionDeadline;
 pub use loaders::user_rows;
 pub use schema::{AppSchema, RoleClaim, SchemaOptions, build_schema, sdl};
 

@@ -32,28 +32,46 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::token::{TokenCarrier, extract_token};
+use crate::auth::token::{TokenCarrier, TokenSource};
 use crate::error::ApiError;
 
 /// The origins trusted besides the server's own: `CORS_ALLOWED_ORIGINS`.
 #[derive(Debug, Clone, Default)]
 pub struct CsrfPolicy {
     trusted: HashSet<String>,
+    /// Which cookie carries the session (what makes a request cookie-authenticated).
+    tokens: TokenSource,
 }
 
 impl CsrfPolicy {
-    pub fn new(trusted_origins: &[String]) -> Self {
+    pub fn new(trusted_origins: &[String], tokens: TokenSource) -> Self {
         Self {
             trusted: trusted_origins
                 .iter()
                 .map(|origin| origin.to_ascii_lowercase())
                 .collect(),
+            tokens,
+        }
+    }
+
+    /// Whether the request comes from a page this server trusts (its own origin, or one in
+    /// `CORS_ALLOWED_ORIGINS`), or from a client that is not a browser (no `Origin`).
+    pub fn trusts_origin_of(&self, uri: &Uri, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(|value| value.to_str()) {
+            None => true,
+            Some(Ok(origin)) => {
+                self.trusted.contains(&origin.to_ascii_lowercase())
+                    || is_own_origin(origin, uri, headers)
+            }
+            Some(Err(_)) => false,
         }
     }
 
     pub fn allows(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
-        let cookie_authenticated =
-            matches!(extract_token(headers), Ok(Some((_, TokenCarrier::Cookie))));
+        let cookie_authenticated = matches!(
+            self.tokens.extract(headers),
+            Ok(Some((_, TokenCarrier::Cookie)))
+        );
         if !cookie_authenticated {
             return true;
         }
@@ -126,7 +144,7 @@ mod tests {
         for (name, value) in pairs {
             headers.insert(*name, HeaderValue::from_static(value));
         }
-        let policy = CsrfPolicy::new(&["https://app.example.com".into()]);
+        let policy = CsrfPolicy::new(&["https://app.example.com".into()], TokenSource::default());
         policy.allows(&method, &"/graphql".parse().unwrap(), &headers)
     }
 

@@ -286,6 +286,24 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
     http
 }
 
+/// Internal errors keep their details in the log: the client gets a fixed message (and the
+/// request id, to report).
+pub fn mask_internal_errors(response: &mut async_graphql::Response, request_id: Option<&str>) {
+    for error in &mut response.errors {
+        if code_of(error) == Some("INTERNAL_SERVER_ERROR") {
+            mask(error, request_id);
+        }
+    }
+}
+
+/// A request error (GraphQL over HTTP): the request failed before execution — parse,
+/// validation, variables, limits — so there is no `data` and no error has a `path`.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
 fn code_of(error: &ServerError) -> Option<&str> {
     match error.extensions.as_ref()?.get("code")? {
         Value::String(code) => Some(code),

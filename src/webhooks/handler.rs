@@ -88,19 +88,24 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             );
             return StatusCode::NO_CONTENT.into_response();
         }
-        // Nothing stored: ending subscriptions twice is harmless.
+        // Nothing stored: revoking twice is harmless.
         ClerkEvent::SessionEnded { session_id } => {
             tracing::info!(
                 svix_id = signed.id,
                 event_type,
-                "session ended: its subscriptions end"
+                "session ended: its tokens are refused and its sockets closed"
             );
             state
                 .revocations
                 .revoke(Revocation::Session(session_id.clone()));
             return StatusCode::NO_CONTENT.into_response();
         }
-        ClerkEvent::UserUpserted(_) | ClerkEvent::UserDeleted { .. } => {}
+        // Revoked before storage, so that it takes effect even while the database is down
+        // (Svix redelivers until the deletion is stored; revoking again is harmless).
+        ClerkEvent::UserDeleted { user_id } => {
+            state.revocations.revoke(Revocation::User(user_id.clone()));
+        }
+        ClerkEvent::UserUpserted(_) => {}
     }
     let received_at = DateTime::from_timestamp_millis(now_millis).unwrap_or_else(Utc::now);
     match record_and_apply(&state.db, signed.id, &event_type, &event, received_at).await {
@@ -119,11 +124,6 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
             if let Some(users) = &state.users {
                 // Also after `user.created`: a lookup before the user existed cached "not found".
                 users.invalidate(user_id).await;
-            }
-            if matches!(event, ClerkEvent::UserDeleted { .. }) {
-                state
-                    .revocations
-                    .revoke(Revocation::User(user_id.to_string()));
             }
             StatusCode::NO_CONTENT.into_response()
         }

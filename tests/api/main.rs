@@ -25,6 +25,7 @@ mod posts;
 mod properties;
 mod rate_limits;
 mod schema_file;
+mod sessions;
 mod shutdown;
 mod subscriptions;
 mod sync_users;

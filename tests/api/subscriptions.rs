@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -12,7 +12,7 @@ use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
 use crate::test_db::Backend;
 use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
-use crate::ws_client::{connect, init, next, send, subscribe, token};
+use crate::ws_client::{close_code, connect, init, next, send, subscribe, token};
 
 async fn create_post(app: &TestApp, user_id: &str, title: &str) -> GraphqlReply {
     let query = format!(
@@ -91,17 +91,20 @@ async fn an_anonymous_subscriber_is_refused_a_guarded_subscription() {
         "subscription { ...Mine } fragment Mine on Subscription { myPostEvents { kind } }",
     )
     .await;
-    // Refused before any stream starts: one result carrying the error, then completion.
+    // Refused before any stream starts: graphql-transport-ws's `error` message, which ends
+    // the operation (no `complete` follows).
     let message = next(&mut socket).await.unwrap();
-    assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
-    let error = &message["payload"]["errors"][0];
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "1", "{message}");
+    let error = &message["payload"][0];
     assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{message}");
-    assert_eq!(error["path"], json!(["myPostEvents"]), "{message}");
+    // Refused before anything ran: a request error, located at the field, without a path.
     assert_eq!(
-        next(&mut socket).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
+        error["locations"],
+        json!([{"line": 1, "column": 58}]),
+        "{message}"
     );
+    assert!(error.get("path").is_none(), "{message}");
     // The connection is still usable.
     subscribe(&mut socket, "2", "subscription { postPublished { title } }").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -177,10 +180,8 @@ async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
             .status(),
         204
     );
-    assert_eq!(
-        next(&mut a).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
-    );
+    // The socket itself is closed, not only its stream.
+    assert_eq!(close_code(&mut a).await, Some(4403));
 
     let revoked =
         json!({"id": "sess_user_b", "object": "session", "user_id": "user_b", "status": "revoked"});
@@ -190,8 +191,5 @@ async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
             .status(),
         204
     );
-    assert_eq!(
-        next(&mut b).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
-    );
+    assert_eq!(close_code(&mut b).await, Some(4403));
 }
