@@ -127,8 +127,8 @@ impl Verifier {
         Duration::from_millis((end - now).max(0.0) as u64)
     }
 
-    /// Every check of DESIGN §4, then whether the session has ended since (a revocation is not
-    /// a property of the token, so it is checked on cache hits too).
+    /// Every check of ARCHITECTURE §4, then whether the session has ended since (a revocation is
+    /// not a property of the token, so it is checked on cache hits too).
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
         let verified = self.verify_token(token).await?;
         if let Verified::SignedIn(viewer) = &verified
