@@ -125,10 +125,7 @@ impl Extension for RequestExtension {
     ) -> ServerResult<Option<Value>> {
         // Outermost, the null-on-error rule also sees authorization's denials.
         let nullable = !info.return_type.ends_with('!');
-        let result = match self.parts.authorization.check_field(ctx, &info).await {
-            Ok(()) => next.run(ctx, info).await,
-            Err(denial) => Err(denial),
-        };
+        let result = self.parts.authorization.resolve(ctx, info, next).await;
         self.caught.catch(nullable, result)
     }
 }

@@ -285,6 +285,10 @@ fn marks_are_in_the_sdl() {
         "type OrgAdminNote implements Node @role(name: \"org:admin\")",
         "type BillingNote implements Node @permission(name: \"org:billing:manage\")",
         "echo(message: String!): String! @auth",
+        "directive @ownerOrRole(role: String!) on FIELD_DEFINITION",
+        "email: String @ownerOrRole(role: \"admin\")",
+        "publicMetadata: JSON @ownerOrRole(role: \"admin\")",
+        "profile: ClerkUser @role(name: \"admin\")",
     ] {
         assert!(sdl.contains(expected), "SDL lacks `{expected}`:\n{sdl}");
     }

@@ -20,6 +20,7 @@ mod key_source;
 mod limits;
 mod log_hygiene;
 mod outages;
+mod personal_data;
 mod playground;
 mod posts;
 mod properties;

@@ -138,12 +138,15 @@ async fn user_by_id(backend: Backend) {
     seed(&db, 2).await;
     let query = r#"{ a: user(id: "user_001") { id firstName } b: user(id: "user_nobody") { id } }"#;
     let reply = as_user(&app, "user_000", query).await;
+    // Another user's first name is personal data: null, FORBIDDEN (tests/api/personal_data.rs).
     assert_eq!(
         reply.body["data"],
-        json!({"a": {"id": "user_001", "firstName": "Ada"}, "b": null}),
+        json!({"a": {"id": "user_001", "firstName": null}, "b": null}),
         "{}",
         reply.body
     );
+    assert_eq!(reply.code(), Some("FORBIDDEN"), "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["path"], json!(["a", "firstName"]));
     let reply = app.post_graphql(query, &[]).await;
     assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
     assert_eq!(reply.body["data"], json!({"a": null, "b": null}));
