@@ -219,7 +219,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Where token-verification keys come from, in DESIGN §4's order of precedence.
+/// Where token-verification keys come from, in ARCHITECTURE §4's order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySourceKind {
     /// `CLERK_JWT_KEY`: networkless.
@@ -743,8 +743,14 @@ fn is_origin(v: &str) -> bool {
 }
 
 /// `pk_test_` / `pk_live_` + base64(`<frontend-api-host>$`), padded or not (Clerk's own parser
-/// accepts both).
+/// accepts both). Whatever is wrong, the fix is the same, so every error says where to find the
+/// key: a truncated or mistyped copy is the usual cause.
 pub fn frontend_api_from_publishable_key(key: &str) -> Result<String, String> {
+    decode_publishable_key(key)
+        .map_err(|why| format!("{why}: copy it again from the Clerk dashboard (API keys)"))
+}
+
+fn decode_publishable_key(key: &str) -> Result<String, String> {
     let encoded = key
         .strip_prefix("pk_test_")
         .or_else(|| key.strip_prefix("pk_live_"))
@@ -757,9 +763,7 @@ pub fn frontend_api_from_publishable_key(key: &str) -> Result<String, String> {
     let host = text
         .strip_suffix('$')
         .filter(|host| !host.contains('$') && host.contains('.'))
-        .ok_or(
-            "does not decode to `<frontend-api-host>$`: copy it again from the Clerk dashboard",
-        )?;
+        .ok_or("does not decode to `<frontend-api-host>$`")?;
     if host.contains(['/', ' ', ':']) {
         return Err("decodes to something that is not a host name".into());
     }
@@ -857,6 +861,32 @@ mod tests {
             frontend_api_from_publishable_key("pk_test_Y2xlcmsuY2xlcmsuZGV2JA==").unwrap(),
             "clerk.clerk.dev"
         );
+    }
+
+    #[test]
+    fn a_bad_publishable_key_says_where_to_copy_it_from() {
+        for (key, problem) in [
+            (
+                "pk_test_garbage",
+                "the part after `pk_test_`/`pk_live_` is not base64",
+            ),
+            (
+                "garbage",
+                "expected a key starting with `pk_test_` or `pk_live_`",
+            ),
+            (
+                "pk_test_bm90LWEtaG9zdA", // "not-a-host"
+                "does not decode to `<frontend-api-host>$`",
+            ),
+        ] {
+            let err = parse(&[("CLERK_PUBLISHABLE_KEY", key)])
+                .unwrap_err()
+                .to_string();
+            let expected = format!(
+                "CLERK_PUBLISHABLE_KEY: {problem}: copy it again from the Clerk dashboard (API keys)"
+            );
+            assert!(err.contains(&expected), "{key}: {err}");
+        }
     }
 
     #[test]

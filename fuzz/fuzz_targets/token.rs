@@ -1,12 +1,12 @@
 //! The session-token front-end: extraction from the `Authorization` header or the `__session`
-//! cookie, then the parser and the verifier (DESIGN §4), with fixed keys and a fixed clock.
+//! cookie, then the parser and the verifier (ARCHITECTURE §4), with fixed keys and a fixed clock.
 //!
 //! Input: the first byte picks a mode.
 //! - `b'#'`: the rest is a claims payload (any bytes), signed here with a key generated at start
 //!   up, so that the claim checks and the viewer normaliser run on arbitrary signed payloads.
 //! - anything else: the whole input is a token presented as `Authorization: Bearer …`, as a
 //!   `__session` cookie and directly, to a verifier holding the public key of Clerk's SDK
-//!   fixtures (`shared/vectors/clerk-fixtures.json`) at the instant they were valid. Only the
+//!   fixtures (`tests/fixtures/clerk-fixtures.json`) at the instant they were valid. Only the
 //!   fixture's valid token may pass.
 #![no_main]
 
@@ -60,7 +60,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/clerk-fixtures.json"
+            "/../tests/fixtures/clerk-fixtures.json"
         );
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let vectors: Value = serde_json::from_str(&text).unwrap();

@@ -1,5 +1,5 @@
 //! Why a presented token was refused. Each variant maps to one stable `reason` string
-//! (DESIGN §4) that clients and the troubleshooting guide rely on.
+//! (ARCHITECTURE §4) that clients and the troubleshooting guide rely on.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Verification of a Clerk session token, in the order of DESIGN §4. The signature is checked
+//! Verification of a Clerk session token, in the order of ARCHITECTURE §4. The signature is checked
 //! before any claim, as Clerk's SDK does, so that an attacker learns nothing about which claim
 //! check would have failed on a token they could not sign (no oracle).
 //!
@@ -127,8 +127,8 @@ impl Verifier {
         Duration::from_millis((end - now).max(0.0) as u64)
     }
 
-    /// Every check of DESIGN §4, then whether the session has ended since (a revocation is not
-    /// a property of the token, so it is checked on cache hits too).
+    /// Every check of ARCHITECTURE §4, then whether the session has ended since (a revocation is
+    /// not a property of the token, so it is checked on cache hits too).
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
         let verified = self.verify_token(token).await?;
         if let Verified::SignedIn(viewer) = &verified
@@ -179,7 +179,7 @@ impl Verifier {
         }
     }
 
-    /// Every check of DESIGN §4, without the cache.
+    /// Every check of ARCHITECTURE §4, without the cache.
     async fn verify_fully(&self, token: &str) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 1-2: shape and header.
         let parsed = jwt::parse(token)?;

@@ -26,7 +26,7 @@ pub enum Denial {
 }
 
 impl Denial {
-    /// `extensions.code` of the field error (DESIGN §6).
+    /// `extensions.code` of the field error (ARCHITECTURE §6).
     pub fn code(&self) -> &'static str {
         match self {
             Denial::Unauthenticated => "UNAUTHENTICATED",

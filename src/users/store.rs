@@ -1,5 +1,5 @@
 //! Writing Clerk users into `users` with the rules that keep the copy right whatever order
-//! deliveries arrive in (DESIGN §8):
+//! deliveries arrive in (ARCHITECTURE §8):
 //!
 //! - a snapshot (webhook payload, Backend API answer) is applied only if it is **newer** than the
 //!   row (`updated_at` strictly greater): a redelivery or an older event changes nothing;

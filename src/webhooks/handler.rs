@@ -1,5 +1,5 @@
-//! `POST /webhooks/clerk` (DESIGN §8): signature, then payload, then one transaction that records
-//! the delivery and applies it.
+//! `POST /webhooks/clerk` (ARCHITECTURE §8): signature, then payload, then one transaction that
+//! records the delivery and applies it.
 //!
 //! Status codes tell Svix what to do: 2xx means "done, never send this again", anything else is
 //! retried for days. So a delivery is acknowledged only once it is committed, a storage failure is

@@ -1,5 +1,5 @@
 //! Every mark × {anonymous, signed in without it, signed in with it} × every way of reaching the
-//! field, as one table. The expected outcome is computed from DESIGN §5's rules, so the table
+//! field, as one table. The expected outcome is computed from ARCHITECTURE §5's rules, so the table
 //! covers all combinations rather than hand-picked samples.
 
 use serde_json::{Value, json};

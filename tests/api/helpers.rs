@@ -55,7 +55,7 @@ impl GraphqlReply {
         self.body["errors"][0]["extensions"]["code"].as_str()
     }
 
-    /// Asserts the request was refused as DESIGN §4 says: 401, challenge, GraphQL-shaped body.
+    /// Asserts a refusal as ARCHITECTURE §4 describes it: 401, challenge, GraphQL-shaped body.
     #[track_caller]
     pub fn assert_refused(&self, reason: &str) {
         assert_eq!(self.status, StatusCode::UNAUTHORIZED, "body: {}", self.body);

@@ -52,8 +52,8 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig::with_cases(cases.saturating_mul(scale))
 }
 
-/// Every `reason` DESIGN §4 lists.
-const DESIGN_REASONS: &[&str] = &[
+/// Every `reason` ARCHITECTURE §4 lists.
+const DOCUMENTED_REASONS: &[&str] = &[
     "token_malformed",
     "token_invalid_algorithm",
     "token_type_mismatch",
@@ -195,7 +195,7 @@ fn json_object() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Token parser and verifier front-end (DESIGN §4 steps 1-3)
+// Token parser and verifier front-end (ARCHITECTURE §4 steps 1-3)
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
@@ -255,7 +255,7 @@ fn front_end_refusal(result: &Result<Verified, AuthFailure>) -> Result<(), TestC
         ))),
         Err(failure) => {
             prop_assert!(FRONT_END.contains(failure), "{failure:?}");
-            prop_assert!(DESIGN_REASONS.contains(&failure.reason()));
+            prop_assert!(DOCUMENTED_REASONS.contains(&failure.reason()));
             Ok(())
         }
     }
@@ -553,7 +553,7 @@ proptest! {
     #![proptest_config(config(5000))]
 
     /// A real token with 1-3 byte-level mutations (replace, insert, delete, bit flip, truncate,
-    /// swap) is refused at steps 1-3, with a DESIGN §4 reason; only the untouched token passes.
+    /// swap) is refused at steps 1-3, with a documented reason; only the untouched token passes.
     #[test]
     fn mutated_tokens_are_refused_before_any_claim_check(
         mutations in prop::collection::vec(mutation(), 1..4),
@@ -779,7 +779,7 @@ fn claims_strategy() -> impl Strategy<Value = Map<String, Value>> {
         })
 }
 
-/// The expected outcome of steps 4-8 (DESIGN §4) at [`NOW`] with a 5 s skew: `Ok(None)` for a
+/// The expected outcome of steps 4-8 (ARCHITECTURE §4) at [`NOW`] with a 5 s skew: `Ok(None)` for a
 /// pending session, `Ok(Some(sub))` for a signed-in one.
 fn model_claims(
     claims: &Map<String, Value>,
@@ -867,7 +867,7 @@ proptest! {
                 }
                 (Err(got), Err(want)) => {
                     prop_assert_eq!(got, want);
-                    prop_assert!(DESIGN_REASONS.contains(&got.reason()));
+                    prop_assert!(DOCUMENTED_REASONS.contains(&got.reason()));
                 }
                 _ => prop_assert!(false, "got {result:?}, expected {expected:?}"),
             }
@@ -1083,7 +1083,7 @@ fn the_reference_decimal_conversion_agrees_with_u128() {
     }
 }
 
-/// The permissions DESIGN §4 grants for these features (scope, name), `per` and masks.
+/// The permissions ARCHITECTURE §4 grants for these features (scope, name), `per` and masks.
 fn expected_permissions(
     features: &[(String, String)],
     per: &[String],

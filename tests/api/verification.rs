@@ -1,4 +1,4 @@
-//! Every check of DESIGN §4 over HTTP, each with the reason it must produce. Time checks run
+//! Every check of ARCHITECTURE §4 over HTTP, each with the reason it must produce. Time checks run
 //! against a fixed clock so that boundaries are exact.
 
 use reqwest::StatusCode;
