@@ -13,7 +13,8 @@ const { GRAPHQL_URL, GRAPHQL_WS_URL, CLERK_GRAPHQL_BIN, DEV_KEYS_DIR } = process
 
 function mint(user, ttl = 600) {
   return execFileSync(CLERK_GRAPHQL_BIN, ['dev-token', '--user', user, '--ttl', String(ttl)], {
-    env: { ...process.env, DEV_KEYS_DIR },
+    // Nothing of the caller's environment but the path: a Clerk key there would end dev mode.
+    env: { PATH: process.env.PATH, APP_ENV: 'development', DEV_KEYS_DIR },
     encoding: 'utf8',
   }).trim();
 }
