@@ -57,6 +57,7 @@ pub struct Config {
     pub graphql_introspection: bool,
     pub graphql_limits: GraphqlLimits,
     pub websocket_limits: WebSocketLimits,
+    pub http_limits: HttpLimits,
     pub rate_limits: RateLimitConfig,
     pub cors_allowed_origins: Vec<String>,
     /// `CORS_ALLOWED_HEADERS`: request headers a listed origin may send (lower case).
@@ -152,6 +153,31 @@ impl Default for GraphqlLimits {
             max_root_fields: 20,
             max_body_bytes: 1024 * 1024,
             timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What the HTTP listener admits (see `server::connections`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HTTP_HEADER_READ_TIMEOUT_SECS`: time for a client to send a request's headers, counted
+    /// from when the connection starts waiting for them — so it is also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS_PER_IP`: open connections per socket peer (IPv6: per /64); peers in
+    /// `TRUSTED_PROXIES` are not bounded (every client behind them shares their address).
+    pub max_connections_per_ip: usize,
+    /// `HTTP_MAX_CONNECTIONS`: open connections in all.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            // Browsers open up to 6 connections to a host: room for an office behind one address.
+            max_connections_per_ip: 512,
+            max_connections: 10_000,
         }
     }
 }
@@ -332,6 +358,7 @@ impl Config {
             .unwrap_or(!production);
         let graphql_limits = parse_graphql_limits(&mut p);
         let websocket_limits = parse_websocket_limits(&mut p);
+        let http_limits = parse_http_limits(&mut p);
         let rate_limits = parse_rate_limits(&mut p);
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
@@ -414,6 +441,7 @@ impl Config {
             graphql_introspection,
             graphql_limits,
             websocket_limits,
+            http_limits,
             rate_limits,
             cors_allowed_origins,
             cors_allowed_headers,
@@ -578,6 +606,35 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_root_fields,
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
+    }
+}
+
+fn parse_http_limits(p: &mut Parser<'_>) -> HttpLimits {
+    let defaults = HttpLimits::default();
+    let header_read_timeout = p
+        .parse("HTTP_HEADER_READ_TIMEOUT_SECS", |v| {
+            match v.parse::<u64>() {
+                Ok(secs) if (1..=3600).contains(&secs) => Ok(Duration::from_secs(secs)),
+                _ => Err("expected 1 to 3600 seconds, e.g. 10".into()),
+            }
+        })
+        .unwrap_or(defaults.header_read_timeout);
+    let mut count = |name: &str, default: usize| {
+        p.parse(name, |v| match v.parse::<usize>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from 1 to 1000000, e.g. {default}"
+            )),
+        })
+        .unwrap_or(default)
+    };
+    HttpLimits {
+        header_read_timeout,
+        max_connections_per_ip: count(
+            "HTTP_MAX_CONNECTIONS_PER_IP",
+            defaults.max_connections_per_ip,
+        ),
+        max_connections: count("HTTP_MAX_CONNECTIONS", defaults.max_connections),
     }
 }
 

@@ -25,7 +25,7 @@ use crate::posts::{
     Bodies, Listing, NewPost, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
     store,
 };
-use crate::users::current_user;
+use crate::users::{Provisioning, current_user};
 
 /// The role that may edit and delete anyone's posts.
 const MODERATOR_ROLE: &str = "admin";
@@ -247,7 +247,7 @@ impl PostMutation {
         let db = database(ctx)?;
         // The author's row must exist (posts reference it): provisioned like `me`.
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
-        let author = current_user(db, viewer, clerk.map(Arc::as_ref))
+        let author = current_user(db, viewer, clerk.map(Arc::as_ref), Provisioning::Store)
             .await
             .map_err(errors::provisioning)?
             .ok_or_else(|| errors::forbidden("this account is deleted"))?;

@@ -28,6 +28,7 @@ pub mod accept;
 pub mod cors;
 pub mod csrf;
 pub mod guards;
+pub mod unread_body;
 
 use async_graphql::{ServerError, Value};
 use axum::body::Bytes;
@@ -42,7 +43,7 @@ use crate::graphql::limits::{
 };
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The request id `SetRequestIdLayer` put on the request.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {

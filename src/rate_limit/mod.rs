@@ -41,6 +41,7 @@
 pub mod client_ip;
 pub mod memory;
 pub mod middleware;
+pub mod slots;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -21,13 +21,13 @@ use super::protocol::{
     CLOSE_BAD_REQUEST, CLOSE_DUPLICATE_ID, CLOSE_FORBIDDEN, CLOSE_INIT_TIMEOUT, CLOSE_TOO_BIG,
     CLOSE_TOO_MANY_INITS, CLOSE_UNAUTHORIZED, ClientMessage, Protocol, ServerMessages,
 };
-use super::slots::Slot;
 use super::{INIT_TIMEOUT, WsState};
 use crate::auth::revocation::Revocation;
 use crate::auth::{AuthFailure, Viewer};
 use crate::error::ApiError;
 use crate::graphql_http::{is_request_error, mask_internal_errors};
 use crate::rate_limit::RateLimiter;
+use crate::rate_limit::slots::Slot;
 
 /// A client that does not read its messages for this long is disconnected (its results would
 /// otherwise pile up in memory).

@@ -27,7 +27,6 @@
 
 mod connection;
 mod protocol;
-mod slots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,10 +42,10 @@ use crate::auth::Viewer;
 use crate::auth::middleware::Authenticator;
 use crate::graphql::AppSchema;
 use crate::graphql_http::csrf::CsrfPolicy;
+use crate::rate_limit::slots::{self, ConnectionSlots};
 use crate::rate_limit::{ClientIp, RateLimiter};
 
 pub use protocol::Protocol;
-pub use slots::ConnectionSlots;
 
 /// How long a client has to send `connection_init`.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);

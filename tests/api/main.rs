@@ -13,6 +13,7 @@ mod authorization;
 mod clerk_api;
 mod clerk_fixtures;
 mod clerk_metadata;
+mod connections;
 mod dev_mode;
 mod graphql_over_http;
 mod hardening;

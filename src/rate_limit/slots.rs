@@ -1,18 +1,18 @@
-//! How many sockets are open, per client address and in total. A socket holds a [`Slot`] for
-//! its whole life; dropping it (however the connection ends) gives the place back.
+//! How many connections are open, per client address and in total: TCP connections (by socket
+//! peer) and WebSockets (by client address). A connection holds a [`Slot`] for its whole life;
+//! dropping it (however the connection ends) gives the place back.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::config::WebSocketLimits;
-use crate::rate_limit::limited_address;
+use super::limited_address;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Full {
-    /// `WS_MAX_CONNECTIONS_PER_IP` sockets are open from this address (IPv6: its /64).
+    /// The address (IPv6: its /64) has as many connections open as it may.
     Address,
-    /// `WS_MAX_CONNECTIONS` sockets are open.
+    /// The server has as many connections open as it accepts.
     Server,
 }
 
@@ -35,15 +35,24 @@ pub struct Slot {
 }
 
 impl ConnectionSlots {
-    pub fn new(limits: &WebSocketLimits) -> Self {
+    pub fn new(per_address: usize, total: usize) -> Self {
         Self {
-            per_address: limits.max_connections_per_ip,
-            total: limits.max_connections,
+            per_address,
+            total,
             open: Mutex::default(),
         }
     }
 
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
+        self.acquire_with(ip, self.per_address)
+    }
+
+    /// A place counted in the total only: for a peer that many clients share (a trusted proxy).
+    pub fn acquire_shared(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
+        self.acquire_with(ip, usize::MAX)
+    }
+
+    fn acquire_with(self: &Arc<Self>, ip: IpAddr, per_address: usize) -> Result<Slot, Full> {
         let address = limited_address(ip);
         let mut open = self
             .open
@@ -53,7 +62,7 @@ impl ConnectionSlots {
             return Err(Full::Server);
         }
         let from_address = open.by_address.entry(address).or_default();
-        if *from_address >= self.per_address {
+        if *from_address >= per_address {
             return Err(Full::Address);
         }
         *from_address += 1;
@@ -87,11 +96,7 @@ mod tests {
     use super::*;
 
     fn slots(per_address: usize, total: usize) -> Arc<ConnectionSlots> {
-        Arc::new(ConnectionSlots::new(&WebSocketLimits {
-            max_subscriptions: 1,
-            max_connections_per_ip: per_address,
-            max_connections: total,
-        }))
+        Arc::new(ConnectionSlots::new(per_address, total))
     }
 
     #[test]
@@ -106,6 +111,11 @@ mod tests {
         assert_eq!(slots.acquire(b).err(), Some(Full::Server));
         drop(first);
         assert!(slots.acquire(a).is_ok());
+        // A shared peer is bounded by the total only.
+        let shared = self::slots(1, 3);
+        let _one = shared.acquire_shared(a).unwrap();
+        let _two = shared.acquire_shared(a).unwrap();
+        assert_eq!(shared.acquire(a).err(), Some(Full::Address));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The HTTP server: router, layers, start-up and graceful shutdown.
 
-use std::future::{Future, IntoFuture};
+mod connections;
+
+use connections::Connections;
+
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,9 +46,10 @@ use crate::graphql_http::csrf::CsrfPolicy;
 use crate::graphql_http::{self, Gate};
 use crate::playground::DevTokenMinter;
 use crate::posts::PostEvents;
+use crate::rate_limit::slots::ConnectionSlots;
 use crate::rate_limit::{self, RateLimiter};
 use crate::webhooks::{SigningKeys, WebhookState};
-use crate::websocket::{self, ConnectionSlots, WsState};
+use crate::websocket::{self, WsState};
 
 #[derive(Clone)]
 struct AppState {
@@ -86,6 +91,7 @@ impl Default for BuildOptions {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    connections: Connections,
 }
 
 impl Application {
@@ -165,7 +171,15 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address} (HOST, PORT)"))?;
-        Ok(Self { listener, router })
+        let connections = Connections::new(
+            config.http_limits.clone(),
+            config.rate_limits.trusted_proxies.clone(),
+        );
+        Ok(Self {
+            listener,
+            router,
+            connections,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -181,29 +195,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping.send(());
-        });
-        let deadline = async move {
-            match stopped.await {
-                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            result = server.into_future() => result,
-            () = deadline => {
-                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the shutdown grace period: stopping anyway");
-                Ok(())
-            }
-        }
+        self.connections
+            .serve(self.listener, self.router, shutdown, SHUTDOWN_GRACE)
+            .await
     }
 }
 
@@ -323,7 +317,10 @@ fn router(
         authenticator: state.authenticator.clone(),
         request_data: socket_data,
         rate_limits: Arc::clone(&rate_limits),
-        slots: Arc::new(ConnectionSlots::new(&config.websocket_limits)),
+        slots: Arc::new(ConnectionSlots::new(
+            config.websocket_limits.max_connections_per_ip,
+            config.websocket_limits.max_connections,
+        )),
         origins: Arc::clone(&csrf),
         max_message_bytes: limits.max_body_bytes,
         max_operations: config.websocket_limits.max_subscriptions,
@@ -367,7 +364,10 @@ fn router(
             csrf,
             graphql_http::csrf::protect,
         ))
-        .layer(middleware::from_fn(graphql_http::negotiate_content_type));
+        .layer(middleware::from_fn(graphql_http::negotiate_content_type))
+        .layer(middleware::from_fn(
+            graphql_http::unread_body::close_when_body_unread,
+        ));
     router.layer(
         ServiceBuilder::new()
             // On every response: no MIME sniffing of JSON into something executable, and no
@@ -385,6 +385,9 @@ fn router(
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]))
+            .layer(middleware::from_fn(
+                graphql_http::guards::sanitize_request_id,
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
