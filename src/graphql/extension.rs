@@ -11,15 +11,17 @@ use std::sync::Arc;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextResolve, NextValidation, ResolveInfo,
+    NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use super::limits::RequestLimits;
-use super::null_on_error::CaughtErrors;
+use super::null_on_error::FieldErrors;
 use crate::authz::Authorization;
 
 /// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
@@ -49,7 +51,7 @@ impl ExtensionFactory for SchemaExtension {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestExtension {
             parts: Arc::clone(&self.0),
-            caught: CaughtErrors::default(),
+            fields: Arc::default(),
         })
     }
 }
@@ -57,7 +59,8 @@ impl ExtensionFactory for SchemaExtension {
 /// One per request (async-graphql creates extensions per execution).
 struct RequestExtension {
     parts: Arc<Parts>,
-    caught: CaughtErrors,
+    /// Shared with the stream of a subscription's events.
+    fields: Arc<FieldErrors>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -113,7 +116,7 @@ impl Extension for RequestExtension {
                 }
             }
         };
-        self.caught.append_to(&mut response);
+        self.fields.finish(&mut response);
         response
     }
 
@@ -123,10 +126,32 @@ impl Extension for RequestExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        // Outermost, the null-on-error rule also sees authorization's denials.
-        let nullable = !info.return_type.ends_with('!');
+        // Outermost, the null-on-error rules also see authorization's denials.
+        let (node, return_type) = (info.path_node, info.return_type);
+        let registry = &ctx.schema_env.registry;
+        if self.fields.data_is_null() && registry.mutation_type.as_deref() == Some(info.parent_type)
+        {
+            // An earlier root mutation field failed and nulled `data`: the rest do not run.
+            return Ok(Some(Value::Null));
+        }
         let result = self.parts.authorization.resolve(ctx, info, next).await;
-        self.caught.catch(nullable, result)
+        self.fields.settle(node, return_type, result)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        // Each event is resolved like a request: its field errors settle into its response.
+        let fields = Arc::clone(&self.fields);
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                fields.finish(&mut response);
+                response
+            })
+            .boxed()
     }
 }
 

@@ -239,3 +239,84 @@ async fn the_dev_token_is_never_readable_from_another_origin() {
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_error_in_a_non_null_field_nulls_the_nearest_nullable_parent() {
+    let app = spawn_app().await;
+    let member = crate::tokens::TestKey::primary().sign(&crate::tokens::session_claims("user_np"));
+    let bearer = format!("Bearer {member}");
+    // `users: UserConnection!` at the root, refused to a non-admin: `data` itself is null.
+    let reply = app
+        .post_graphql(
+            "{ health users(first: 2) { nodes { id } } }",
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        serde_json::Value::Null,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.code(), Some("FORBIDDEN"), "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["path"], json!(["users"]));
+    assert_eq!(reply.body["errors"].as_array().unwrap().len(), 1);
+
+    // `Node.id: ID!` and `Node.text: String!` refused inside the nullable `node` (through the
+    // interface, each requires every implementor's marks): `node` is null, `health` stays.
+    let reply = app
+        .post_graphql(r#"{ health node(id: "admin") { id text } }"#, &[])
+        .await;
+    assert_eq!(
+        reply.body["data"],
+        json!({"health": "ok", "node": null}),
+        "{}",
+        reply.body
+    );
+    let mut paths: Vec<String> = reply.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["path"].to_string())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, [r#"["node","id"]"#, r#"["node","text"]"#]);
+
+    // A nullable field's error: that field is null, its siblings stay.
+    let reply = app.post_graphql("{ me { id } health }", &[]).await;
+    assert_eq!(reply.body["data"], json!({"me": null, "health": "ok"}));
+    assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
+}
+
+#[tokio::test]
+async fn after_a_failed_non_null_mutation_field_the_next_ones_do_not_run() {
+    let app = spawn_app().await;
+    app.clerk
+        .add_users(vec![crate::fake_clerk::clerk_user_json("user_mut", None)]);
+    let token = crate::tokens::TestKey::primary().sign(&crate::tokens::session_claims("user_mut"));
+    let bearer = format!("Bearer {token}");
+    let reply = app
+        .post_graphql(
+            r#"mutation {
+                 a: createPost(input: {title: "   "}) { id }
+                 b: createPost(input: {title: "must not be written"}) { id }
+               }"#,
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(
+        reply.body["data"],
+        serde_json::Value::Null,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+    let posts = app.post_graphql("{ posts { nodes { title } } }", &[]).await;
+    assert_eq!(
+        posts.body["data"]["posts"]["nodes"],
+        json!([]),
+        "{}",
+        posts.body
+    );
+}
