@@ -7,7 +7,7 @@
 //! with their authors resolves some 350 fields: three extensions meant some 1,050 of those futures
 //! per request where one needs 350 (bench/README.md, "What was measured").
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
@@ -22,6 +22,7 @@ use futures_util::stream::BoxStream;
 
 use super::limits::RequestLimits;
 use super::null_on_error::FieldErrors;
+use super::variables::coercion_errors;
 use crate::authz::Authorization;
 
 /// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
@@ -52,6 +53,7 @@ impl ExtensionFactory for SchemaExtension {
         Arc::new(RequestExtension {
             parts: Arc::clone(&self.0),
             fields: Arc::default(),
+            operation_name: OnceLock::new(),
         })
     }
 }
@@ -61,6 +63,8 @@ struct RequestExtension {
     parts: Arc<Parts>,
     /// Shared with the stream of a subscription's events.
     fields: Arc<FieldErrors>,
+    /// The request's `operationName`, for the variable check once the document is parsed.
+    operation_name: OnceLock<Option<String>>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -72,6 +76,7 @@ impl Extension for RequestExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let request = self.parts.limits.prepare(request)?;
+        let _ = self.operation_name.set(request.operation_name.clone());
         next.run(ctx, request).await
     }
 
@@ -90,6 +95,14 @@ impl Extension for RequestExtension {
             .authorization
             .check_subscriptions(ctx, &document)
             .await?;
+        let operation_name = self.operation_name.get().and_then(Option::as_deref);
+        let registry = &ctx.schema_env.registry;
+        if let Some(error) = coercion_errors(registry, &document, operation_name, variables)
+            .into_iter()
+            .next()
+        {
+            return Err(error);
+        }
         Ok(document)
     }
 

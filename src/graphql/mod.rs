@@ -14,6 +14,7 @@ mod query;
 mod schema;
 mod subscription;
 mod user;
+mod variables;
 mod viewer;
 
 pub use extension::ExecutionDeadline;

@@ -254,7 +254,7 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
         } else if response.errors.iter().all(|error| {
             matches!(
                 code_of(error),
-                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST)
+                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST | "BAD_USER_INPUT")
             )
         }) {
             status = StatusCode::BAD_REQUEST;

@@ -320,3 +320,127 @@ async fn after_a_failed_non_null_mutation_field_the_next_ones_do_not_run() {
         posts.body
     );
 }
+
+async fn post_with_variables(
+    app: &TestApp,
+    query: &str,
+    variables: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> GraphqlReply {
+    let mut request = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("accept", GRAPHQL_RESPONSE_JSON)
+        .json(&json!({ "query": query, "variables": variables }));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    GraphqlReply::read(request.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn variables_are_coerced_before_anything_runs() {
+    let app = spawn_app().await;
+    app.clerk
+        .add_users(vec![crate::fake_clerk::clerk_user_json("user_var", None)]);
+    let token = crate::tokens::TestKey::primary().sign(&crate::tokens::session_claims("user_var"));
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let count_posts = || async {
+        let reply = app.post_graphql("{ posts { nodes { id } } }", &[]).await;
+        reply.body["data"]["posts"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // The mutation of the issue: without `$m`, nothing runs — no post is written.
+    let mutation = r#"mutation M($m: String!) {
+        a: createPost(input: {title: "written?", published: true}) { id }
+        b: echo(message: $m)
+    }"#;
+    let reply = post_with_variables(&app, mutation, json!({}), &auth).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+    assert!(reply.body.get("data").is_none(), "{}", reply.body);
+    assert!(
+        reply.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"$m\" of required type \"String!\" was not provided"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(count_posts().await, 0);
+
+    let query = "query Q($n: Int!) { posts(first: $n) { nodes { id } } }";
+    for (variables, why) in [
+        (json!({"n": "ten"}), "not a valid Int"),
+        (json!({"n": null}), "null for the non-null type"),
+        (json!({"n": 1.5}), "not a valid Int"),
+    ] {
+        let reply = post_with_variables(&app, query, variables.clone(), &[]).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{variables}: {}",
+            reply.body
+        );
+        assert_eq!(reply.code(), Some("BAD_USER_INPUT"), "{}", reply.body);
+        let message = reply.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{variables}: {message}");
+    }
+    let create = "mutation C($input: CreatePostInput!) { createPost(input: $input) { id } }";
+    for (input, why) in [
+        (json!({"titl": "typo"}), "has no field \"titl\""),
+        (
+            json!({"body": "no title"}),
+            "CreatePostInput.title is required",
+        ),
+        (
+            json!({"title": "x", "published": "yes"}),
+            "CreatePostInput.published",
+        ),
+    ] {
+        let reply = post_with_variables(&app, create, json!({ "input": input }), &auth).await;
+        assert_eq!(
+            reply.code(),
+            Some("BAD_USER_INPUT"),
+            "{input}: {}",
+            reply.body
+        );
+        let message = reply.body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{input}: {message}");
+    }
+    assert_eq!(count_posts().await, 0);
+
+    // Valid variables, defaults and a single value for a list run as before.
+    let reply = post_with_variables(&app, query, json!({"n": 2}), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = post_with_variables(
+        &app,
+        "query D($n: Int = 2) { posts(first: $n) { nodes { id } } }",
+        json!({}),
+        &[],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = post_with_variables(&app, create, json!({"input": {"title": "ok"}}), &auth).await;
+    assert!(
+        reply.body["data"]["createPost"]["id"].is_string(),
+        "{}",
+        reply.body
+    );
+    // Under `application/json`: the same error, answered 200.
+    let legacy = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .header("accept", "application/json")
+        .json(&json!({"query": query, "variables": {"n": "ten"}}))
+        .send()
+        .await
+        .unwrap();
+    let legacy = GraphqlReply::read(legacy).await;
+    assert_eq!(legacy.status, StatusCode::OK);
+    assert_eq!(legacy.code(), Some("BAD_USER_INPUT"));
+}
