@@ -251,3 +251,29 @@ async fn graphql_transport_ws_answers_as_the_protocol_says() {
         other => panic!("expected 400, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A subscription event is resolved like a request: a field error in it is listed with its path
+/// and the field is null (the spec's rules), not silently dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_errors_of_an_event_are_listed_with_the_event() {
+    let app = spawn().await;
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription { postPublished { title author { id email } } }",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    create_post(&app, "user_a", "Personal data stays private").await;
+    let event = next(&mut socket).await.unwrap();
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["postPublished"],
+        json!({"title": "Personal data stays private", "author": {"id": "user_a", "email": null}})
+    );
+    let error = &event["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{event}");
+    assert_eq!(error["path"], json!(["postPublished", "author", "email"]));
+}
