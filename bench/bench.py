@@ -135,7 +135,7 @@ def mint(private_key, claims: dict) -> str:
 
 def session_claims(sub: str, sid: str, now: int, iat: int | None = None, ttl: int = 3600) -> dict:
     iat = now if iat is None else iat
-    # Clerk v2 session token shape (DESIGN §4). No `metadata`: roles come from Clerk's API.
+    # Clerk v2 session token shape (ARCHITECTURE §4). No `metadata`: roles come from Clerk's API.
     return {
         "sub": sub,
         "sid": sid,

@@ -60,8 +60,12 @@ pub struct Config {
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
     pub graphql_limits: GraphqlLimits,
+    pub websocket_limits: WebSocketLimits,
+    pub http_limits: HttpLimits,
     pub rate_limits: RateLimitConfig,
     pub cors_allowed_origins: Vec<String>,
+    /// `CORS_ALLOWED_HEADERS`: request headers a listed origin may send (lower case).
+    pub cors_allowed_headers: Vec<String>,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// Development without any Clerk key source: tokens signed by a local key pair kept in this
@@ -83,6 +87,9 @@ pub struct ClerkConfig {
     pub audience: Vec<String>,
     pub api_url: String,
     pub clock_skew: Duration,
+    /// `CLERK_MAX_TOKEN_LIFETIME_SECS`: the longest `exp - iat` accepted (revocations are kept
+    /// that long; see `auth::revocation`).
+    pub max_token_lifetime: Duration,
     pub role_claim: String,
     pub webhook_signing_secrets: Vec<Secret>,
     pub jwks: JwksSettings,
@@ -167,6 +174,54 @@ impl Default for GraphqlLimits {
     }
 }
 
+/// What the HTTP listener admits (see `server::connections`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HTTP_HEADER_READ_TIMEOUT_SECS`: time for a client to send a request's headers, counted
+    /// from when the connection starts waiting for them — so it is also how long an idle
+    /// keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS_PER_IP`: open connections per socket peer (IPv6: per /64); peers in
+    /// `TRUSTED_PROXIES` are not bounded (every client behind them shares their address).
+    pub max_connections_per_ip: usize,
+    /// `HTTP_MAX_CONNECTIONS`: open connections in all.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            // Browsers open up to 6 connections to a host: room for an office behind one address.
+            max_connections_per_ip: 512,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// What `/graphql/ws` admits (see `websocket`); a message is bounded by
+/// `GRAPHQL_MAX_BODY_BYTES` like a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// `WS_MAX_SUBSCRIPTIONS`: operations running at once on one connection.
+    pub max_subscriptions: usize,
+    /// `WS_MAX_CONNECTIONS_PER_IP`: open connections per client address (IPv6: per /64).
+    pub max_connections_per_ip: usize,
+    /// `WS_MAX_CONNECTIONS`: open connections in total.
+    pub max_connections: usize,
+}
+
+impl Default for WebSocketLimits {
+    fn default() -> Self {
+        Self {
+            max_subscriptions: 100,
+            // An office behind one NAT address, each person with a few tabs open.
+            max_connections_per_ip: 100,
+            max_connections: 10_000,
+        }
+    }
+}
+
 /// Rate limits and the brute-force lockout (see `rate_limit`). Quotas are requests per minute
 /// with a bucket of the same size (that many may come at once); 0 turns one limit off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +262,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// Where token-verification keys come from, in DESIGN §4's order of precedence.
+/// Where token-verification keys come from, in ARCHITECTURE §4's order of precedence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySourceKind {
     /// `CLERK_JWT_KEY`: networkless.
@@ -320,6 +375,8 @@ impl Config {
             .parse("GRAPHQL_INTROSPECTION", parse_bool)
             .unwrap_or(!production);
         let graphql_limits = parse_graphql_limits(&mut p);
+        let websocket_limits = parse_websocket_limits(&mut p);
+        let http_limits = parse_http_limits(&mut p);
         let rate_limits = parse_rate_limits(&mut p);
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
@@ -332,6 +389,21 @@ impl Config {
                 }
             })
             .unwrap_or_default();
+        let cors_allowed_headers = p
+            .parse("CORS_ALLOWED_HEADERS", |v| {
+                let headers: Vec<String> = split_list(v, ',')
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect();
+                match headers
+                    .iter()
+                    .find(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+                {
+                    Some(bad) => Err(format!("`{bad}` is not a header name")),
+                    None => Ok(headers),
+                }
+            })
+            .unwrap_or_else(|| DEFAULT_CORS_HEADERS.iter().map(|h| h.to_string()).collect());
         let log_filter = p.lookup_value("RUST_LOG").unwrap_or_else(|| "info".into());
         let log_format = p
             .parse("LOG_FORMAT", |v| match v.to_ascii_lowercase().as_str() {
@@ -387,8 +459,11 @@ impl Config {
             graphql_playground,
             graphql_introspection,
             graphql_limits,
+            websocket_limits,
+            http_limits,
             rate_limits,
             cors_allowed_origins,
+            cors_allowed_headers,
             log_filter,
             log_format,
             dev_keys_dir,
@@ -440,6 +515,17 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
             Err(_) => Err("expected a whole number of seconds, e.g. 5".into()),
         })
         .unwrap_or(Duration::from_secs(5));
+    let max_token_lifetime = p
+        .parse("CLERK_MAX_TOKEN_LIFETIME_SECS", |v| {
+            match v.parse::<u64>() {
+                Ok(secs) if (60..=86_400).contains(&secs) => Ok(Duration::from_secs(secs)),
+                _ => Err(
+                    "expected 60 to 86400 seconds, e.g. 3600 (Clerk's session tokens live 60 s)"
+                        .into(),
+                ),
+            }
+        })
+        .unwrap_or(crate::auth::verifier::DEFAULT_MAX_TOKEN_LIFETIME);
     let role_claim = p
         .parse("CLERK_ROLE_CLAIM", |v| {
             if v.split('.').any(str::is_empty) {
@@ -464,6 +550,7 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
         audience,
         api_url,
         clock_skew,
+        max_token_lifetime,
         role_claim,
         webhook_signing_secrets,
         jwks: JwksSettings::default(),
@@ -557,6 +644,57 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
     }
 }
 
+fn parse_http_limits(p: &mut Parser<'_>) -> HttpLimits {
+    let defaults = HttpLimits::default();
+    let header_read_timeout = p
+        .parse("HTTP_HEADER_READ_TIMEOUT_SECS", |v| {
+            match v.parse::<u64>() {
+                Ok(secs) if (1..=3600).contains(&secs) => Ok(Duration::from_secs(secs)),
+                _ => Err("expected 1 to 3600 seconds, e.g. 10".into()),
+            }
+        })
+        .unwrap_or(defaults.header_read_timeout);
+    let mut count = |name: &str, default: usize| {
+        p.parse(name, |v| match v.parse::<usize>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from 1 to 1000000, e.g. {default}"
+            )),
+        })
+        .unwrap_or(default)
+    };
+    HttpLimits {
+        header_read_timeout,
+        max_connections_per_ip: count(
+            "HTTP_MAX_CONNECTIONS_PER_IP",
+            defaults.max_connections_per_ip,
+        ),
+        max_connections: count("HTTP_MAX_CONNECTIONS", defaults.max_connections),
+    }
+}
+
+fn parse_websocket_limits(p: &mut Parser<'_>) -> WebSocketLimits {
+    let defaults = WebSocketLimits::default();
+    let mut count = |name: &str, max: usize, default: usize| {
+        p.parse(name, |v| match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "expected a whole number from 1 to {max}, e.g. {default}"
+            )),
+        })
+        .unwrap_or(default)
+    };
+    WebSocketLimits {
+        max_subscriptions: count("WS_MAX_SUBSCRIPTIONS", 10_000, defaults.max_subscriptions),
+        max_connections_per_ip: count(
+            "WS_MAX_CONNECTIONS_PER_IP",
+            1_000_000,
+            defaults.max_connections_per_ip,
+        ),
+        max_connections: count("WS_MAX_CONNECTIONS", 1_000_000, defaults.max_connections),
+    }
+}
+
 fn parse_webhook_retention(p: &mut Parser<'_>) -> RetentionSettings {
     let defaults = RetentionSettings::default();
     let default_days = defaults.keep.as_secs() / 86_400;
@@ -565,9 +703,9 @@ fn parse_webhook_retention(p: &mut Parser<'_>) -> RetentionSettings {
             match v.parse::<u64>() {
                 Ok(days) if (2..=3650).contains(&days) => Ok(days),
                 _ => Err(format!(
-                    "expected a number of days from 2 to 3650, e.g. {default_days} (Svix retries a \
-                 delivery for about 28 hours: a shorter retention forgets deliveries it may \
-                 still receive)"
+                    "expected a number of days from 2 to 3650, e.g. {default_days} (Svix \
+                     retries a delivery for about 28 hours: a shorter retention forgets \
+                     deliveries it may still receive)"
                 )),
             }
         })
@@ -675,6 +813,23 @@ fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// What browsers' GraphQL clients send besides the body: credentials and content type, tracing
+/// (W3C, Sentry), Apollo's client identification, and our request id.
+pub const DEFAULT_CORS_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "accept",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+    "apollographql-client-name",
+    "apollographql-client-version",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+];
+
 fn split_list(v: &str, separator: char) -> Vec<String> {
     v.split(separator)
         .map(str::trim)
@@ -701,8 +856,14 @@ fn is_origin(v: &str) -> bool {
 }
 
 /// `pk_test_` / `pk_live_` + base64(`<frontend-api-host>$`), padded or not (Clerk's own parser
-/// accepts both).
+/// accepts both). Whatever is wrong, the fix is the same, so every error says where to find the
+/// key: a truncated or mistyped copy is the usual cause.
 pub fn frontend_api_from_publishable_key(key: &str) -> Result<String, String> {
+    decode_publishable_key(key)
+        .map_err(|why| format!("{why}: copy it again from the Clerk dashboard (API keys)"))
+}
+
+fn decode_publishable_key(key: &str) -> Result<String, String> {
     let encoded = key
         .strip_prefix("pk_test_")
         .or_else(|| key.strip_prefix("pk_live_"))
@@ -715,9 +876,7 @@ pub fn frontend_api_from_publishable_key(key: &str) -> Result<String, String> {
     let host = text
         .strip_suffix('$')
         .filter(|host| !host.contains('$') && host.contains('.'))
-        .ok_or(
-            "does not decode to `<frontend-api-host>$`: copy it again from the Clerk dashboard",
-        )?;
+        .ok_or("does not decode to `<frontend-api-host>$`")?;
     if host.contains(['/', ' ', ':']) {
         return Err("decodes to something that is not a host name".into());
     }
@@ -815,6 +974,32 @@ mod tests {
             frontend_api_from_publishable_key("pk_test_Y2xlcmsuY2xlcmsuZGV2JA==").unwrap(),
             "clerk.clerk.dev"
         );
+    }
+
+    #[test]
+    fn a_bad_publishable_key_says_where_to_copy_it_from() {
+        for (key, problem) in [
+            (
+                "pk_test_garbage",
+                "the part after `pk_test_`/`pk_live_` is not base64",
+            ),
+            (
+                "garbage",
+                "expected a key starting with `pk_test_` or `pk_live_`",
+            ),
+            (
+                "pk_test_bm90LWEtaG9zdA", // "not-a-host"
+                "does not decode to `<frontend-api-host>$`",
+            ),
+        ] {
+            let err = parse(&[("CLERK_PUBLISHABLE_KEY", key)])
+                .unwrap_err()
+                .to_string();
+            let expected = format!(
+                "CLERK_PUBLISHABLE_KEY: {problem}: copy it again from the Clerk dashboard (API keys)"
+            );
+            assert!(err.contains(&expected), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The one error type of the HTTP layer, mapped to GraphQL-shaped responses with a stable
-//! `extensions.code` (DESIGN §6). Internal details are logged, never returned.
+//! `extensions.code` (ARCHITECTURE §6). Internal details are logged, never returned.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -183,6 +183,14 @@ fn dev_token(config: &Config, args: DevTokenArgs) -> anyhow::Result<()> {
              the server would refuse a dev token"
         );
     };
+    let longest = config.clerk.max_token_lifetime.as_secs();
+    if args.ttl as u64 > longest {
+        anyhow::bail!(
+            "--ttl {}: the server refuses tokens living longer than CLERK_MAX_TOKEN_LIFETIME_SECS \
+             ({longest} s); raise it, or ask for a shorter token",
+            args.ttl
+        );
+    }
     let keys = DevKeys::load_or_create(dir)?;
     let token = DevToken {
         user_id: args.user,

@@ -157,7 +157,8 @@ async fn config(
             None,
             Some(
                 "Development mode: a development token is only offered to this machine \
-                 (http://localhost…); mint one with `clerk-graphql dev-token --role admin`.",
+                 (http://localhost…). Mint one where the server runs, from the repository \
+                 root: `cargo run -- dev-token --role admin`.",
             ),
         ),
         Some(minter) => match minter.mint() {

@@ -4,10 +4,14 @@
 (function () {
   'use strict';
 
+  // The default queries. Their lines stay under 50 characters: in a window 1400 pixels wide the
+  // query editor shows about 58, and a longer line is cut off at its edge (the browser test,
+  // tests/browser/playground.mjs, checks that none is).
   const ANONYMOUS_QUERY = `# Welcome to the clerk-graphql playground.
 #
-# You are anonymous. To sign in, paste your Clerk session token into the
-# Headers editor below:  {"Authorization": "Bearer <token>"}
+# You are anonymous. To sign in, put your Clerk
+# session token in the Headers editor below:
+# {"Authorization": "Bearer <token>"}
 {
   health
   viewer {
@@ -16,14 +20,24 @@
 }
 `;
 
+  // The README's example query ("Quick start").
   const SIGNED_IN_QUERY = `# Welcome to the clerk-graphql playground.
 #
-# A development token was pre-filled in the Headers editor below.
+# A development token (user_dev_1, role admin)
+# is in the Headers editor below. Run this query
+# with the play button or Ctrl-Enter.
 {
-  health
   viewer {
     userId
     role
+  }
+  adminNote {
+    id
+    text
+  }
+  me {
+    id
+    email
   }
 }
 `;

@@ -33,7 +33,7 @@ const CLERK_CLAIMS: &[&str] = &[
     "aud",
 ];
 
-/// What DESIGN §4 grants, by plain u128 bit math; `None` when a mask does not fit (or the
+/// What ARCHITECTURE §4 grants, by plain u128 bit math; `None` when a mask does not fit (or the
 /// claim is malformed in a way this reference does not model).
 fn reference(fea: &str, per: &str, fpm: &str) -> Option<Vec<String>> {
     let features = org_scoped_features(fea)?;

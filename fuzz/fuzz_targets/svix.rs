@@ -1,4 +1,4 @@
-//! The Svix signature check (DESIGN §8) against a reference written here: a delivery verifies
+//! The Svix signature check (ARCHITECTURE §8) against a reference written here: a delivery verifies
 //! exactly when its timestamp is an integer within 5 minutes and one whitespace-separated
 //! `v1,<base64>` entry decodes to the HMAC-SHA256 of `{id}.{timestamp}.{body}` under the secret
 //! of Svix's official test vector.

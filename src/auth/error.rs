@@ -1,5 +1,5 @@
 //! Why a presented token was refused. Each variant maps to one stable `reason` string
-//! (DESIGN §4) that clients and the troubleshooting guide rely on.
+//! (ARCHITECTURE §4) that clients and the troubleshooting guide rely on.
 
 use std::fmt;
 
@@ -21,6 +21,10 @@ pub enum AuthFailure {
     /// The key source could not be reached and no cached key fits: our fault, so 503.
     JwksUnavailable,
     UnsupportedScheme,
+    /// The session ended (signed out, revoked, removed) or its user was deleted.
+    SessionRevoked,
+    /// `exp - iat` is longer than `CLERK_MAX_TOKEN_LIFETIME_SECS`.
+    LifetimeTooLong,
 }
 
 impl AuthFailure {
@@ -39,6 +43,8 @@ impl AuthFailure {
             Self::KidMismatch => "jwk_kid_mismatch",
             Self::NoKeySource | Self::JwksUnavailable => "jwks_unavailable",
             Self::UnsupportedScheme => "unsupported_scheme",
+            Self::SessionRevoked => "session_revoked",
+            Self::LifetimeTooLong => "token_lifetime_too_long",
         }
     }
 
@@ -71,6 +77,12 @@ impl AuthFailure {
                 "The signing keys could not be loaded from Clerk; try again shortly."
             }
             Self::UnsupportedScheme => "The Authorization header must use the Bearer scheme.",
+            Self::SessionRevoked => {
+                "The session has ended (signed out, revoked or removed), or the user was deleted."
+            }
+            Self::LifetimeTooLong => {
+                "The session token lives longer than this server accepts (CLERK_MAX_TOKEN_LIFETIME_SECS)."
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! The remote key set (JWKS) and its cache.
 //!
-//! Rules (DESIGN §4):
+//! Rules (ARCHITECTURE §4):
 //! - a key set is kept for `ttl`; an older one is still served while a background refresh runs,
 //!   so a request never waits for Clerk when a cached key fits;
 //! - an unknown `kid` triggers a refresh (key rotation), but at most once per `refresh_cooldown`:

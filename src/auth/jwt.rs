@@ -43,7 +43,7 @@ pub struct ParsedToken<'a> {
     pub claims: Map<String, Value>,
 }
 
-/// Checks 1 and 2 of DESIGN §4: shape, then header (`alg` allow-list, `typ`, `cat`).
+/// Checks 1 and 2 of ARCHITECTURE §4: shape, then header (`alg` allow-list, `typ`, `cat`).
 pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
     if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
         return Err(AuthFailure::Malformed);

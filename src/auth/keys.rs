@@ -1,4 +1,4 @@
-//! Where verification keys come from (DESIGN §4 order): the networkless PEM of `CLERK_JWT_KEY`,
+//! Where verification keys come from (ARCHITECTURE §4): the networkless PEM of `CLERK_JWT_KEY`,
 //! else a JWKS (explicit URL, the Backend API with the secret key, or the Frontend API).
 
 use std::sync::Arc;

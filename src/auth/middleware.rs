@@ -1,39 +1,55 @@
-//! The axum middleware that authenticates a request once, before GraphQL runs.
+//! Authenticating a request once, before GraphQL runs: the axum middleware for HTTP, and the
+//! same rules for a WebSocket's `connection_init` and token refresh.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::token::extract_token;
-use super::{Verified, Verifier, Viewer};
+use super::token::TokenSource;
+use super::{AuthFailure, Verified, Verifier, Viewer};
 use crate::error::ApiError;
 
 /// Request extension: the viewer, or `None` for an anonymous request.
 #[derive(Debug, Clone, Default)]
 pub struct Authentication(pub Option<Arc<Viewer>>);
 
+/// Where tokens are found and how they are verified.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub tokens: TokenSource,
+    pub verifier: Arc<Verifier>,
+}
+
+impl Authenticator {
+    /// The viewer the headers authenticate: `Ok(None)` when they carry no token (or a pending
+    /// session's, which Clerk treats as signed out), `Err` when the token presented was refused.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        let Some((token, carrier)) = self.tokens.extract(headers)? else {
+            return Ok(None);
+        };
+        match self.verifier.verify(token).await {
+            Ok(Verified::SignedIn(viewer)) => Ok(Some(viewer)),
+            Ok(Verified::Pending) => Ok(None),
+            Err(failure) => {
+                tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
+                Err(failure)
+            }
+        }
+    }
+}
+
 pub async fn authenticate(
-    State(verifier): State<Arc<Verifier>>,
+    State(authenticator): State<Authenticator>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let outcome = match extract_token(request.headers()) {
-        Ok(None) => Ok(None),
-        Ok(Some((token, carrier))) => verifier
-            .verify(token)
-            .await
-            .map(|verified| match verified {
-                Verified::SignedIn(viewer) => Some(viewer),
-                Verified::Pending => None,
-            })
-            .inspect_err(|failure| {
-                tracing::info!(reason = failure.reason(), ?carrier, "session token refused")
-            }),
-        Err(failure) => Err(failure),
-    };
-    match outcome {
+    match authenticator.authenticate(request.headers()).await {
         Ok(viewer) => {
             if let Some(viewer) = &viewer {
                 tracing::Span::current().record("user_id", viewer.user_id.as_str());

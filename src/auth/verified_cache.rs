@@ -6,7 +6,7 @@
 //! Rules (the verifier applies them, see [`super::Verifier::verify`]):
 //! - **Keyed by the whole token**: SHA-256 of the exact token string (32 bytes). The token itself
 //!   is never stored. Two tokens that differ in any byte (header, claims or signature) are two
-//!   entries, so steps 1-3 and the clock-independent claim checks of DESIGN §4 give, for an
+//!   entries, so steps 1-3 and the clock-independent claim checks of ARCHITECTURE §4 give, for an
 //!   entry, exactly the answer they gave when it was made.
 //! - **Only successes are stored**: a token creates an entry only once its signature verified
 //!   with one of our keys and every claim check passed. Garbage, forged or refused tokens never
@@ -69,7 +69,7 @@ pub struct TokenTimes {
 }
 
 impl TokenTimes {
-    /// The clock checks of DESIGN §4 step 4, in the verifier's order, with the same reasons.
+    /// The clock checks of ARCHITECTURE §4 step 4, in the verifier's order, with the same reasons.
     /// `now` and `skew` in milliseconds.
     pub fn check(&self, now: f64, skew: f64) -> Result<(), AuthFailure> {
         if is_expired(self.exp, now, skew) {

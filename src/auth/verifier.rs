@@ -1,4 +1,4 @@
-//! Verification of a Clerk session token, in the order of DESIGN §4. The signature is checked
+//! Verification of a Clerk session token, in the order of ARCHITECTURE §4. The signature is checked
 //! before any claim, as Clerk's SDK does, so that an attacker learns nothing about which claim
 //! check would have failed on a token they could not sign (no oracle).
 //!
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::clock::Clock;
 use super::keys::KeySource;
+use super::revocation::Revocations;
 use super::verified_cache::{
     self, Lookup, TokenTimes, VerifiedCache, is_expired, is_in_the_future,
 };
@@ -31,7 +32,14 @@ pub struct ClaimRules {
     /// Successful verifications remembered (see `verified_cache`); 0 turns the cache off.
     /// Default [`verified_cache::DEFAULT_CAPACITY`].
     pub verified_cache_capacity: u64,
+    /// The longest lifetime (`exp - iat`) accepted: revocations are kept this long (see
+    /// `auth::revocation`), so a longer-lived token could outlive its session's revocation.
+    pub max_token_lifetime: Duration,
 }
+
+/// `CLERK_MAX_TOKEN_LIFETIME_SECS` by default: an hour. Clerk's session tokens live 60 s, dev
+/// tokens an hour.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 impl Default for ClaimRules {
     /// No issuer, party or audience required, the default 5 s skew, the default cache.
@@ -42,6 +50,7 @@ impl Default for ClaimRules {
             audience: Vec::new(),
             clock_skew: Duration::from_secs(5),
             verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
+            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         }
     }
 }
@@ -54,7 +63,13 @@ impl ClaimRules {
             audience: clerk.audience.clone(),
             clock_skew: clerk.clock_skew,
             verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
+            max_token_lifetime: clerk.max_token_lifetime,
         }
+    }
+
+    /// How long a revocation must be kept: until every token of the session has expired.
+    pub fn revocation_retention(&self) -> Duration {
+        self.max_token_lifetime + self.clock_skew * 2
     }
 }
 
@@ -72,18 +87,27 @@ pub struct Verifier {
     rules: ClaimRules,
     clock: Arc<dyn Clock>,
     cache: Option<VerifiedCache>,
+    revocations: Revocations,
 }
 
 impl Verifier {
     pub fn new(keys: KeySource, rules: ClaimRules, clock: Arc<dyn Clock>) -> Self {
         let cache = (rules.verified_cache_capacity > 0)
             .then(|| VerifiedCache::new(rules.verified_cache_capacity));
+        let revocations = Revocations::new(rules.revocation_retention());
         Self {
             keys,
             rules,
             clock,
             cache,
+            revocations,
         }
+    }
+
+    /// Ended sessions and deleted users, refused by [`Self::verify`]; webhooks add to them and
+    /// open connections listen to them.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// The verified-token cache, unless turned off (its counters serve tests and metrics).
@@ -95,7 +119,27 @@ impl Verifier {
         &self.keys
     }
 
+    /// How long the viewer's token stays valid: until `exp` plus the clock skew, by the clock
+    /// the checks use (zero once past).
+    pub fn time_left(&self, viewer: &Viewer) -> Duration {
+        let (now, skew) = self.now_and_skew();
+        let end = viewer.expires_at as f64 * 1000.0 + skew;
+        Duration::from_millis((end - now).max(0.0) as u64)
+    }
+
+    /// Every check of ARCHITECTURE §4, then whether the session has ended since (a revocation is
+    /// not a property of the token, so it is checked on cache hits too).
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
+        let verified = self.verify_token(token).await?;
+        if let Verified::SignedIn(viewer) = &verified
+            && self.revocations.is_revoked(viewer)
+        {
+            return Err(AuthFailure::SessionRevoked);
+        }
+        Ok(verified)
+    }
+
+    async fn verify_token(&self, token: &str) -> Result<Verified, AuthFailure> {
         let Some(cache) = &self.cache else {
             return self.verify_fully(token).await.map(|(verified, _)| verified);
         };
@@ -135,7 +179,7 @@ impl Verifier {
         }
     }
 
-    /// Every check of DESIGN §4, without the cache.
+    /// Every check of ARCHITECTURE §4, without the cache.
     async fn verify_fully(&self, token: &str) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 1-2: shape and header.
         let parsed = jwt::parse(token)?;
@@ -232,6 +276,14 @@ impl Verifier {
             if !ok {
                 return Err(AuthFailure::InvalidAudience);
             }
+        }
+
+        // 7b: a lifetime longer than revocations are kept would let a token outlive its
+        // session's revocation (`auth::revocation`). Without `iat`, what is left of the lifetime
+        // counts (it only shrinks, so a cached verification stays valid).
+        let issued = iat.unwrap_or(now / 1000.0);
+        if exp - issued > self.rules.max_token_lifetime.as_secs_f64() {
+            return Err(AuthFailure::LifetimeTooLong);
         }
 
         // 8: a pending session is signed out.

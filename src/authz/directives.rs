@@ -1,9 +1,11 @@
 //! The directive declarations. Apply them with `#[graphql(directive = auth::apply())]`,
 //! `#[graphql(directive = role::apply("admin".into()))]` or
-//! `#[graphql(directive = permission::apply("org:billing:manage".into()))]` on a field or a type.
+//! `#[graphql(directive = permission::apply("org:billing:manage".into()))]` on a field or a type,
+//! and `#[graphql(directive = owner_or_role::apply("admin".into()))]` on a field whose resolver
+//! starts with [`check_owner`](super::check_owner).
 //!
-//! The derive generates a unit struct named like each function (`auth`, `role`, `permission`),
-//! which is why they live in a module of their own and are used by path.
+//! The derive generates a unit struct named like each function (`auth`, `role`, `permission`,
+//! `owner_or_role`), which is why they live in a module of their own and are used by path.
 #![allow(non_camel_case_types)]
 
 use async_graphql::TypeDirective;
@@ -20,3 +22,9 @@ pub fn role(name: String) {}
 /// Requires a permission in the active organisation, e.g. `org:billing:manage`.
 #[TypeDirective(location = "FieldDefinition", location = "Object")]
 pub fn permission(name: String) {}
+
+/// Personal data: readable by the signed-in user who owns the row, and by holders of `role`
+/// (app role, or `org:` organisation role, as for `@role`). Anyone else gets `null` and an error.
+// The parameter is renamed `role` in the schema: named so in Rust, it would be the struct `role`.
+#[TypeDirective(name = "ownerOrRole", location = "FieldDefinition")]
+pub fn owner_or_role(#[graphql(name = "role")] role_name: String) {}

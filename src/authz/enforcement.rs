@@ -3,28 +3,32 @@
 
 use std::sync::{Arc, OnceLock};
 
-use async_graphql::extensions::{ExtensionContext, ResolveInfo};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::parser::types::{
     ExecutableDocument, Field, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{ErrorExtensionValues, PathSegment, Positioned, ServerError, ServerResult};
+use async_graphql::{
+    ErrorExtensionValues, PathSegment, Positioned, QueryPathNode, ServerError, ServerResult, Value,
+};
 
-use super::RequirementTable;
-use super::policy::{AppRoleSource, Denial, evaluate};
+use super::ownership::OwnerScope;
+use super::policy::{AppRoleSource, evaluate};
+use super::{Requirement, RequirementTable};
 use crate::auth::Viewer;
 
 /// The enforcer of one schema.
 pub struct Authorization {
     /// Built from the registry on first use: the registry is only reachable from a hook.
     table: OnceLock<RequirementTable>,
-    role_claim: String,
+    /// Shared with the resolvers of `@ownerOrRole` fields (see `super::ownership`).
+    role_claim: Arc<str>,
 }
 
 impl Authorization {
     pub fn new(role_claim: &str) -> Self {
         Self {
             table: OnceLock::new(),
-            role_claim: role_claim.into(),
+            role_claim: Arc::from(role_claim),
         }
     }
 
@@ -51,13 +55,10 @@ impl Authorization {
                 if let Err(denial) =
                     evaluate(required, viewer(ctx), &self.role_claim, roles(ctx)).await
                 {
-                    let (code, message) = describe(&denial);
-                    let mut error = ServerError::new(message, Some(field.pos));
-                    let name = field.node.response_key().node.to_string();
-                    error.path = vec![PathSegment::Field(name)];
-                    let mut extensions = ErrorExtensionValues::default();
-                    extensions.set("code", code);
-                    error.extensions = Some(extensions);
+                    // A request error (nothing has run, so no `path`, as the GraphQL spec says
+                    // of request errors); `locations` points at the field.
+                    let mut error = ServerError::new(denial.message(), Some(field.pos));
+                    error.extensions = Some(code_extension(denial.code()));
                     return Err(error);
                 }
             }
@@ -65,22 +66,48 @@ impl Authorization {
         Ok(())
     }
 
-    /// Whether the viewer may resolve this field: a field error (with its path) when not.
-    pub async fn check_field(
+    /// Resolves a field if the viewer may read it; else a field error (with its path) and the
+    /// resolver does not run. An `@ownerOrRole` field's resolver runs in an [`OwnerScope`], and
+    /// its result is kept only if its `check_owner` allowed it.
+    pub async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
-        info: &ResolveInfo<'_>,
-    ) -> ServerResult<()> {
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
         if info.is_for_introspection {
-            return Ok(());
+            return next.run(ctx, info).await;
         }
         // Most fields have no mark: one lookup, no await.
         let Some(required) = self.table(ctx).get(info.parent_type, info.name) else {
-            return Ok(());
+            return next.run(ctx, info).await;
         };
-        evaluate(required, viewer(ctx), &self.role_claim, roles(ctx))
-            .await
-            .map_err(|denial| denial_error(&denial, info))
+        let (parent_type, path, field) = (info.parent_type, info.path_node, info.field);
+        if let Err(denial) = evaluate(required, viewer(ctx), &self.role_claim, roles(ctx)).await {
+            return Err(field_error(denial.code(), denial.message(), path, field));
+        }
+        if !required
+            .iter()
+            .any(|requirement| matches!(requirement, Requirement::OwnerOrRole(_)))
+        {
+            return next.run(ctx, info).await;
+        }
+        let scope = OwnerScope::new(field, Arc::clone(required), Arc::clone(&self.role_claim));
+        match scope.run(next.run(ctx, info)).await {
+            (result, Some(Ok(()))) => result,
+            (_, Some(Err(denial))) => {
+                Err(field_error(denial.code(), denial.message(), path, field))
+            }
+            (_, None) => {
+                tracing::error!(
+                    parent_type,
+                    field = field.name.node.as_str(),
+                    "an @ownerOrRole field resolved without authz::check_owner: refused"
+                );
+                let message = "Internal server error.".to_string();
+                Err(field_error("INTERNAL_SERVER_ERROR", message, path, field))
+            }
+        }
     }
 
     fn table(&self, ctx: &ExtensionContext<'_>) -> &RequirementTable {
@@ -127,31 +154,20 @@ fn root_fields<'a>(
     fields
 }
 
-fn describe(denial: &Denial) -> (&'static str, String) {
-    match denial {
-        Denial::Unauthenticated => (
-            "UNAUTHENTICATED",
-            "Sign in to access this field.".to_string(),
-        ),
-        Denial::Forbidden(why) => ("FORBIDDEN", format!("Not allowed: this field {why}.")),
-        Denial::Unavailable => (
-            "SERVICE_UNAVAILABLE",
-            "The user's role could not be loaded from Clerk; try again shortly.".to_string(),
-        ),
-    }
-}
-
 /// A field error with `path`, `locations` and `extensions.code`, like a resolver's own error.
-fn denial_error(denial: &Denial, info: &ResolveInfo<'_>) -> ServerError {
-    let (code, message) = describe(denial);
-    let position = info
-        .field
+fn field_error(
+    code: &'static str,
+    message: String,
+    path_node: &QueryPathNode<'_>,
+    field: &Field,
+) -> ServerError {
+    let position = field
         .alias
         .as_ref()
-        .map_or(info.field.name.pos, |alias| alias.pos);
+        .map_or(field.name.pos, |alias| alias.pos);
     let mut error = ServerError::new(message, Some(position));
-    let mut nodes: Vec<_> = std::iter::once(info.path_node)
-        .chain(info.path_node.parents())
+    let mut nodes: Vec<_> = std::iter::once(path_node)
+        .chain(path_node.parents())
         .collect();
     nodes.reverse();
     error.path = nodes
@@ -161,8 +177,12 @@ fn denial_error(denial: &Denial, info: &ResolveInfo<'_>) -> ServerError {
             async_graphql::QueryPathSegment::Index(index) => PathSegment::Index(index),
         })
         .collect();
+    error.extensions = Some(code_extension(code));
+    error
+}
+
+fn code_extension(code: &'static str) -> ErrorExtensionValues {
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
+    extensions
 }

@@ -25,6 +25,29 @@ pub enum Denial {
     Unavailable,
 }
 
+impl Denial {
+    /// `extensions.code` of the field error (ARCHITECTURE §6).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Denial::Unauthenticated => "UNAUTHENTICATED",
+            Denial::Forbidden(_) => "FORBIDDEN",
+            Denial::Unavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Denial::Unauthenticated => "Sign in to access this field.".to_string(),
+            Denial::Forbidden(why) => format!("Not allowed: this field {why}."),
+            Denial::Unavailable => {
+                "The user's role could not be loaded from Clerk; try again shortly.".to_string()
+            }
+        }
+    }
+}
+
+/// What the viewer alone decides. `@ownerOrRole` only contributes "signed in" here: the rest
+/// depends on the row, which [`owner_or_role`] decides once the resolver names its owner.
 pub async fn evaluate(
     required: &[Requirement],
     viewer: Option<&Viewer>,
@@ -36,18 +59,13 @@ pub async fn evaluate(
     };
     for requirement in required {
         match requirement {
-            Requirement::Authenticated => {}
-            Requirement::Role(name) if name.starts_with("org:") => {
-                let role = viewer.org.as_ref().and_then(|org| org.role.as_deref());
-                if role != Some(name.as_str()) {
-                    return Err(Denial::Forbidden(format!(
-                        "requires the organisation role `{name}`"
-                    )));
-                }
-            }
+            Requirement::Authenticated | Requirement::OwnerOrRole(_) => {}
             Requirement::Role(name) => {
-                if !has_app_role(viewer, name, role_claim, roles).await? {
-                    return Err(Denial::Forbidden(format!("requires the role `{name}`")));
+                if !holds_role(viewer, name, role_claim, roles).await? {
+                    return Err(Denial::Forbidden(format!(
+                        "requires the {} `{name}`",
+                        role_kind(name)
+                    )));
                 }
             }
             Requirement::Permission(name) => {
@@ -64,6 +82,57 @@ pub async fn evaluate(
         }
     }
     Ok(())
+}
+
+/// The row half of every `@ownerOrRole(role)` in `required`: the owner passes; anyone else needs
+/// each role. The owner is never made to wait for Clerk (nor refused when Clerk is down): the
+/// role is only looked up for someone else.
+pub async fn owner_or_role(
+    required: &[Requirement],
+    viewer: Option<&Viewer>,
+    owner_id: &str,
+    role_claim: &str,
+    roles: Option<&dyn AppRoleSource>,
+) -> Result<(), Denial> {
+    let Some(viewer) = viewer else {
+        return Err(Denial::Unauthenticated);
+    };
+    if viewer.user_id == owner_id {
+        return Ok(());
+    }
+    for requirement in required {
+        if let Requirement::OwnerOrRole(name) = requirement
+            && !holds_role(viewer, name, role_claim, roles).await?
+        {
+            return Err(Denial::Forbidden(format!(
+                "is readable by its owner and the {} `{name}` only",
+                role_kind(name)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn role_kind(name: &str) -> &'static str {
+    if name.starts_with("org:") {
+        "organisation role"
+    } else {
+        "role"
+    }
+}
+
+/// `org:`-prefixed names match the active organisation role; other names the app role.
+async fn holds_role(
+    viewer: &Viewer,
+    name: &str,
+    role_claim: &str,
+    roles: Option<&dyn AppRoleSource>,
+) -> Result<bool, Denial> {
+    if name.starts_with("org:") {
+        let role = viewer.org.as_ref().and_then(|org| org.role.as_deref());
+        return Ok(role == Some(name));
+    }
+    has_app_role(viewer, name, role_claim, roles).await
 }
 
 /// The claim decides when the token carries it (a string, or a list of strings); only when it

@@ -11,6 +11,9 @@ pub enum Requirement {
     Authenticated,
     Role(String),
     Permission(String),
+    /// `@ownerOrRole(role)`: signed in, and either the owner of the row or a holder of the role.
+    /// Only the first half depends on the viewer alone; `super::ownership` decides the rest.
+    OwnerOrRole(String),
 }
 
 /// `parent type → field → requirements`, for every field that has any. Nested maps so that the
@@ -121,14 +124,18 @@ fn object_field_requirements(
 
 fn collect(required: &mut Vec<Requirement>, invocations: &[MetaDirectiveInvocation]) {
     for invocation in invocations {
-        let name_arg = || match invocation.args.get("name") {
-            Some(Value::String(name)) => name.clone(),
-            other => panic!("@{} needs a string `name`, got {other:?}", invocation.name),
+        let string_arg = |argument: &str| match invocation.args.get(argument) {
+            Some(Value::String(value)) => value.clone(),
+            other => panic!(
+                "@{} needs a string `{argument}`, got {other:?}",
+                invocation.name
+            ),
         };
         let requirement = match invocation.name.as_str() {
             "auth" => Requirement::Authenticated,
-            "role" => Requirement::Role(name_arg()),
-            "permission" => Requirement::Permission(name_arg()),
+            "role" => Requirement::Role(string_arg("name")),
+            "permission" => Requirement::Permission(string_arg("name")),
+            "ownerOrRole" => Requirement::OwnerOrRole(string_arg("role")),
             _ => continue,
         };
         if !required.contains(&requirement) {

@@ -1,4 +1,4 @@
-//! A small client for the users endpoints of Clerk's Backend API (DESIGN §9, clerk-facts §4).
+//! A small client for the users endpoints of Clerk's Backend API (ARCHITECTURE §9).
 //!
 //! Every logical call (one method call, however many HTTP requests it makes) has a time budget,
 //! `request_budget`: it is a deadline, not a per-attempt time-out, so retries, back-off and
@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use super::user::ClerkUser;
 use crate::config::Secret;
 
-/// Clerk accepts at most 100 values per filter of `GET /v1/users` (clerk-facts §4.1).
+/// Clerk accepts at most 100 values per filter of `GET /v1/users` (ARCHITECTURE §9).
 pub const MAX_IDS_PER_CALL: usize = 100;
 
 /// The largest `limit` Clerk accepts on `GET /v1/users`.
@@ -412,7 +412,7 @@ fn clerk_error_code(body: &[u8]) -> Option<String> {
     Some(body["errors"][0]["code"].as_str()?.to_string())
 }
 
-/// Clerk's `Retry-After` is a number of seconds (clerk-facts §4.3). An HTTP date is not expected
+/// Clerk's `Retry-After` is a number of seconds (ARCHITECTURE §9). An HTTP date is not expected
 /// and is treated as absent.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds: u64 = headers

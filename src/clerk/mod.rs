@@ -1,8 +1,8 @@
 //! Clerk's Backend API: who a user id is (name, email, avatar, application role).
 //!
 //! A session token only proves *which* user is calling; profile data lives in Clerk and is read
-//! through the Backend API with the secret key (DESIGN §9). That API is remote, rate limited and
-//! occasionally slow, so it is wrapped in three layers, each with one job:
+//! through the Backend API with the secret key (ARCHITECTURE §9). That API is remote, rate
+//! limited and occasionally slow, so it is wrapped in three layers, each with one job:
 //!
 //! - [`ClerkClient`]: typed HTTP calls with a time budget per call, bounded retries with back-off,
 //!   `Retry-After` honoured only when it fits, and errors that never carry the secret or emails;

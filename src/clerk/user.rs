@@ -1,4 +1,4 @@
-//! Clerk's `User` object, as the Backend API returns it (clerk-facts §4.2).
+//! Clerk's `User` object, as the Backend API returns it (ARCHITECTURE §9).
 //!
 //! Only the fields this server uses are typed. Parsing is deliberately tolerant: unknown fields are
 //! ignored, and every field other than `id` falls back to a default when it is missing or `null`,

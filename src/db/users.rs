@@ -1,4 +1,4 @@
-//! The `users` table: the app's copy of Clerk users (DESIGN §7). Written only through
+//! The `users` table: the app's copy of Clerk users (ARCHITECTURE §7). Written only through
 //! [`crate::users`], which applies the ordering rules.
 
 use sea_orm::entity::prelude::*;

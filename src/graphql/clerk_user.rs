@@ -1,18 +1,17 @@
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Json, Object};
+use async_graphql::{Context, Json, Object, Result};
 use serde_json::Value;
 
 use super::errors;
+use crate::authz::directives::owner_or_role;
+use crate::authz::{Owned, check_owner};
 use crate::clerk::{ClerkUser, ClerkUserLoader, load_user};
 
 /// A user's live Clerk profile through the request's loader (null when no secret key is
 /// configured, or Clerk knows no such user); `SERVICE_UNAVAILABLE` when Clerk does not answer.
-pub async fn live_profile(
-    ctx: &Context<'_>,
-    user_id: &str,
-) -> async_graphql::Result<Option<ClerkUserObject>> {
+pub async fn live_profile(ctx: &Context<'_>, user_id: &str) -> Result<Option<ClerkUserObject>> {
     let Some(loader) = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>() else {
         return Ok(None);
     };
@@ -25,9 +24,17 @@ pub async fn live_profile(
     }
 }
 
-/// A user as Clerk's Backend API describes it.
 pub struct ClerkUserObject(pub Arc<ClerkUser>);
 
+impl Owned for ClerkUserObject {
+    fn owner_id(&self) -> &str {
+        &self.0.id
+    }
+}
+
+/// A user as Clerk's Backend API describes it, reached by admins (`User.profile`) and by the user
+/// themself (`Viewer.profile`). Its personal fields carry the same `@ownerOrRole` as `User`'s, so
+/// the rule holds on any path that returns this type.
 #[Object(name = "ClerkUser")]
 impl ClerkUserObject {
     async fn id(&self) -> &str {
@@ -35,40 +42,58 @@ impl ClerkUserObject {
     }
 
     /// The primary email address.
-    async fn email(&self) -> Option<&str> {
-        self.0.primary_email()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.primary_email())
     }
 
-    async fn username(&self) -> Option<&str> {
-        self.0.username.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn username(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.username.as_deref())
     }
 
-    async fn first_name(&self) -> Option<&str> {
-        self.0.first_name.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn first_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.first_name.as_deref())
     }
 
-    async fn last_name(&self) -> Option<&str> {
-        self.0.last_name.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn last_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.last_name.as_deref())
     }
 
-    async fn image_url(&self) -> Option<&str> {
-        self.0.image_url.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn image_url(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.image_url.as_deref())
     }
 
-    async fn public_metadata(&self) -> Json<Value> {
-        Json(self.0.public_metadata.clone())
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn public_metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<&Value>>> {
+        check_owner(ctx, self).await?;
+        Ok(Some(Json(&self.0.public_metadata)))
     }
 
     /// Unix milliseconds, as Clerk reports them.
-    async fn created_at(&self) -> f64 {
-        self.0.created_at as f64
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        check_owner(ctx, self).await?;
+        Ok(Some(self.0.created_at as f64))
     }
 
-    async fn updated_at(&self) -> f64 {
-        self.0.updated_at as f64
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        check_owner(ctx, self).await?;
+        Ok(Some(self.0.updated_at as f64))
     }
 
-    async fn last_sign_in_at(&self) -> Option<f64> {
-        self.0.last_sign_in_at.map(|ms| ms as f64)
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn last_sign_in_at(&self, ctx: &Context<'_>) -> Result<Option<f64>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.last_sign_in_at.map(|ms| ms as f64))
     }
 }

@@ -1,4 +1,4 @@
-//! Field errors with the codes of DESIGN §6. Internal details go to the log, never to clients.
+//! Field errors, coded as ARCHITECTURE §6 lists. Internal details go to the log, never to clients.
 
 use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DbErr;

@@ -7,20 +7,28 @@
 //! with their authors resolves some 350 fields: three extensions meant some 1,050 of those futures
 //! per request where one needs 350 (bench/README.md, "What was measured").
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextResolve, NextValidation, ResolveInfo,
+    NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 
 use super::limits::RequestLimits;
-use super::null_on_error::CaughtErrors;
+use super::null_on_error::FieldErrors;
+use super::variables::coercion_errors;
 use crate::authz::Authorization;
+
+/// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
+/// the deadline middleware instead; a socket's operations carry this). On expiry the answer is
+/// `SERVICE_UNAVAILABLE` with reason `timeout`, as over HTTP. Subscriptions are not bounded.
+pub struct ExecutionDeadline(pub std::time::Duration);
 
 /// Installed by `build_schema`, the only function that builds a schema: no schema can exist whose
 /// limits and authorization marks are not enforced.
@@ -44,7 +52,8 @@ impl ExtensionFactory for SchemaExtension {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestExtension {
             parts: Arc::clone(&self.0),
-            caught: CaughtErrors::default(),
+            fields: Arc::default(),
+            operation_name: OnceLock::new(),
         })
     }
 }
@@ -52,7 +61,10 @@ impl ExtensionFactory for SchemaExtension {
 /// One per request (async-graphql creates extensions per execution).
 struct RequestExtension {
     parts: Arc<Parts>,
-    caught: CaughtErrors,
+    /// Shared with the stream of a subscription's events.
+    fields: Arc<FieldErrors>,
+    /// The request's `operationName`, for the variable check once the document is parsed.
+    operation_name: OnceLock<Option<String>>,
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -64,6 +76,7 @@ impl Extension for RequestExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let request = self.parts.limits.prepare(request)?;
+        let _ = self.operation_name.set(request.operation_name.clone());
         next.run(ctx, request).await
     }
 
@@ -82,6 +95,14 @@ impl Extension for RequestExtension {
             .authorization
             .check_subscriptions(ctx, &document)
             .await?;
+        let operation_name = self.operation_name.get().and_then(Option::as_deref);
+        let registry = &ctx.schema_env.registry;
+        if let Some(error) = coercion_errors(registry, &document, operation_name, variables)
+            .into_iter()
+            .next()
+        {
+            return Err(error);
+        }
         Ok(document)
     }
 
@@ -99,8 +120,16 @@ impl Extension for RequestExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        self.caught.append_to(&mut response);
+        let mut response = match ctx.data_opt::<ExecutionDeadline>() {
+            None => next.run(ctx, operation_name).await,
+            Some(ExecutionDeadline(limit)) => {
+                match tokio::time::timeout(*limit, next.run(ctx, operation_name)).await {
+                    Ok(response) => response,
+                    Err(_) => return timed_out(*limit),
+                }
+            }
+        };
+        self.fields.finish(&mut response);
         response
     }
 
@@ -110,12 +139,46 @@ impl Extension for RequestExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        // Outermost, the null-on-error rule also sees authorization's denials.
-        let nullable = !info.return_type.ends_with('!');
-        let result = match self.parts.authorization.check_field(ctx, &info).await {
-            Ok(()) => next.run(ctx, info).await,
-            Err(denial) => Err(denial),
-        };
-        self.caught.catch(nullable, result)
+        // Outermost, the null-on-error rules also see authorization's denials.
+        let (node, return_type) = (info.path_node, info.return_type);
+        let registry = &ctx.schema_env.registry;
+        if self.fields.data_is_null() && registry.mutation_type.as_deref() == Some(info.parent_type)
+        {
+            // An earlier root mutation field failed and nulled `data`: the rest do not run.
+            return Ok(Some(Value::Null));
+        }
+        let result = self.parts.authorization.resolve(ctx, info, next).await;
+        self.fields.settle(node, return_type, result)
     }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        // Each event is resolved like a request: its field errors settle into its response.
+        let fields = Arc::clone(&self.fields);
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                fields.finish(&mut response);
+                response
+            })
+            .boxed()
+    }
+}
+
+fn timed_out(limit: std::time::Duration) -> Response {
+    let mut error = ServerError::new(
+        format!(
+            "The request was not answered within {} s; try again shortly.",
+            limit.as_secs()
+        ),
+        None,
+    );
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", "SERVICE_UNAVAILABLE");
+    extensions.set("reason", "timeout");
+    error.extensions = Some(extensions);
+    Response::from_errors(vec![error])
 }

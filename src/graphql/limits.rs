@@ -1,4 +1,4 @@
-//! Request limits and the error codes of request errors (issues 5 and 16, DESIGN §6).
+//! Request limits and the error codes of request errors (issues 5 and 16, ARCHITECTURE §6).
 //!
 //! async-graphql parses and validates a document before it runs it, but its own limits come too
 //! late or not at all for a hostile document:

@@ -15,8 +15,10 @@ mod query;
 mod schema;
 mod subscription;
 mod user;
+mod variables;
 mod viewer;
 
+pub use extension::ExecutionDeadline;
 pub use loaders::user_rows;
 pub use schema::{AppSchema, RoleClaim, SchemaOptions, build_schema, sdl};
 

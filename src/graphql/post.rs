@@ -21,26 +21,47 @@ use crate::clerk::ClerkUserLoader;
 use crate::db::posts::Model;
 use crate::db::users::Model as User;
 use crate::posts::rules::{self, InvalidField};
-use crate::posts::{Bodies, Listing, NewPost, PostChanges, PostEventKind, PostEvents, store};
-use crate::users::current_user;
+use crate::posts::{
+    Bodies, Listing, NewPost, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
+    store,
+};
+use crate::users::{Provisioning, current_user};
 
 /// The role that may edit and delete anyone's posts.
 const MODERATOR_ROLE: &str = "admin";
 
 pub struct PostObject {
     row: Model,
-    /// The author, when the page this post is on loaded the authors of all its posts at once
-    /// (`Some(None)`: no active author). Otherwise `author` asks the request's loader.
-    author: Option<Option<Arc<User>>>,
+    author: Author,
     /// Whether `row.body` was left out (empty) because the page's selection did not ask for it.
     body_omitted: bool,
+}
+
+/// Where a post's author comes from.
+enum Author {
+    /// The request's loader (or one lookup).
+    Lookup,
+    /// Loaded with the page the post is on (`None`: no active author).
+    Loaded(Option<Arc<User>>),
+    /// A subscription event's, loaded once for all its subscribers.
+    Shared(SharedAuthor),
 }
 
 impl From<Model> for PostObject {
     fn from(row: Model) -> Self {
         Self {
             row,
-            author: None,
+            author: Author::Lookup,
+            body_omitted: false,
+        }
+    }
+}
+
+impl From<PostEvent> for PostObject {
+    fn from(event: PostEvent) -> Self {
+        Self {
+            row: event.post,
+            author: Author::Shared(event.author),
             body_omitted: false,
         }
     }
@@ -85,8 +106,20 @@ impl PostObject {
 
     /// Loaded in one batch for all posts of a request; null if the author was deleted.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
-        if let Some(author) = &self.author {
-            return Ok(author.clone().map(UserObject));
+        match &self.author {
+            Author::Loaded(author) => return Ok(author.clone().map(UserObject)),
+            Author::Shared(author) => {
+                let author = author
+                    .get_or_try_init(|| async {
+                        let row = crate::users::find_active(database(ctx)?, &self.row.author_id)
+                            .await
+                            .map_err(errors::database)?;
+                        Ok::<_, async_graphql::Error>(row.map(Arc::new))
+                    })
+                    .await?;
+                return Ok(author.clone().map(UserObject));
+            }
+            Author::Lookup => {}
         }
         let author = match ctx.data_opt::<Arc<UserRows>>() {
             Some(loader) => loader.load_one(self.row.author_id.clone()).await,
@@ -150,9 +183,9 @@ pub async fn posts_page(
     }
     let mut connection = Connection::new(after.is_some(), page.has_next_page);
     connection.edges.extend(page.posts.into_iter().map(|row| {
-        let author = authors
-            .as_ref()
-            .map(|authors| authors.get(&row.author_id).cloned());
+        let author = authors.as_ref().map_or(Author::Lookup, |authors| {
+            Author::Loaded(authors.get(&row.author_id).cloned())
+        });
         Edge::new(
             row.id.to_string(),
             PostObject {
@@ -214,7 +247,7 @@ impl PostMutation {
         let db = database(ctx)?;
         // The author's row must exist (posts reference it): provisioned like `me`.
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
-        let author = current_user(db, viewer, clerk.map(Arc::as_ref))
+        let author = current_user(db, viewer, clerk.map(Arc::as_ref), Provisioning::Store)
             .await
             .map_err(errors::provisioning)?
             .ok_or_else(|| errors::forbidden("this account is deleted"))?;

@@ -4,6 +4,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object, Result};
 
 use super::examples::{AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, note};
+use super::limits::QueriesOnly;
 use super::post::{PostConnection, PostObject, posts_page, readable_post};
 use super::user::{UserConnection, UserObject, UsersPageRequest, users_page};
 use super::viewer::ViewerObject;
@@ -12,7 +13,7 @@ use crate::auth::Viewer;
 use crate::authz::directives::{auth, role};
 use crate::clerk::ClerkUserLoader;
 use crate::posts::Listing;
-use crate::users::{current_user, find_active};
+use crate::users::{Provisioning, current_user, find_active};
 
 pub struct Query;
 
@@ -35,7 +36,13 @@ impl Query {
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
         let viewer = ctx.data::<Arc<Viewer>>()?;
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
-        let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref))
+        // Over `GET` (queries only) nothing is written.
+        let provisioning = if ctx.data_opt::<QueriesOnly>().is_some() {
+            Provisioning::InMemory
+        } else {
+            Provisioning::Store
+        };
+        let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref), provisioning)
             .await
             .map_err(errors::provisioning)?;
         Ok(user.map(UserObject::from))

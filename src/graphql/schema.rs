@@ -7,7 +7,6 @@ use super::limits::RequestLimits;
 use super::post::PostMutation;
 use super::query::Query;
 use super::subscription::Subscription;
-use crate::auth::revocation::Revocations;
 use crate::authz::Authorization;
 use crate::config::GraphqlLimits;
 use crate::posts::PostEvents;
@@ -28,8 +27,6 @@ pub struct SchemaOptions {
     pub role_claim: String,
     /// Where mutations announce post changes to subscriptions.
     pub post_events: PostEvents,
-    /// Where webhooks announce ended sessions and deleted users to subscriptions.
-    pub revocations: Revocations,
     /// What one request may cost (depth, complexity, aliases, …); the SDL does not depend on it.
     pub limits: GraphqlLimits,
 }
@@ -45,8 +42,7 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
         ))
         .limit_recursive_depth(options.limits.max_recursive_depth)
         .data(RoleClaim(options.role_claim.clone()))
-        .data(options.post_events)
-        .data(options.revocations);
+        .data(options.post_events);
     if let Some(database) = options.database {
         builder = builder.data(database);
     }
@@ -65,7 +61,6 @@ pub fn sdl() -> String {
         database: None,
         role_claim: "metadata.role".into(),
         post_events: PostEvents::default(),
-        revocations: Revocations::default(),
         limits: GraphqlLimits::default(),
     })
     .sdl()

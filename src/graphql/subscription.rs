@@ -1,7 +1,8 @@
-//! The subscription root: real-time post events over `/graphql/ws`.
+//! The subscription root: real-time post events over `/graphql/ws`. A subscription lives as
+//! long as its connection: the connection (see `websocket`) closes when its token expires without
+//! a refresh, or when its session is revoked.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::{Context, Object, Result, Subscription};
 use futures_util::{Stream, StreamExt, stream};
@@ -9,13 +10,8 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::post::PostObject;
 use crate::auth::Viewer;
-use crate::auth::revocation::Revocations;
 use crate::authz::directives::auth;
 use crate::posts::{PostEvent, PostEventKind, PostEvents};
-
-/// The longest a subscription runs on the token that opened its connection; then it completes
-/// and the client subscribes again (reconnecting with a fresh token). See `auth::revocation`.
-pub const MAX_SUBSCRIPTION_AGE: Duration = Duration::from_secs(60 * 60);
 
 pub struct Subscription;
 
@@ -25,8 +21,8 @@ impl Subscription {
     async fn post_published(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PostObject>> {
         let events = events(ctx.data::<PostEvents>()?.subscribe())
             .filter(|event| std::future::ready(event.kind == PostEventKind::Published))
-            .map(|event| PostObject::from(event.post));
-        Ok(bounded(ctx, events))
+            .map(PostObject::from);
+        Ok(events)
     }
 
     /// Every change to the signed-in user's own posts.
@@ -39,7 +35,7 @@ impl Subscription {
         let events = events(ctx.data::<PostEvents>()?.subscribe())
             .filter(move |event| std::future::ready(event.post.author_id == author))
             .map(PostEventObject);
-        Ok(bounded(ctx, events))
+        Ok(events)
     }
 }
 
@@ -54,7 +50,7 @@ impl PostEventObject {
 
     /// The post after the change (before it, for `DELETED`).
     async fn post(&self) -> PostObject {
-        PostObject::from(self.0.post.clone())
+        PostObject::from(self.0.clone())
     }
 }
 
@@ -67,26 +63,6 @@ fn events(receiver: Receiver<PostEvent>) -> impl Stream<Item = PostEvent> {
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return None,
             }
-        }
-    })
-}
-
-/// Ends the stream when the viewer's session or user is revoked, or at the maximum age.
-fn bounded<S: Stream + Send + 'static>(
-    ctx: &Context<'_>,
-    events: S,
-) -> impl Stream<Item = S::Item> {
-    let revoked = match (ctx.data_opt::<Arc<Viewer>>(), ctx.data_opt::<Revocations>()) {
-        (Some(viewer), Some(revocations)) => {
-            futures_util::future::Either::Left(revocations.until_revoked(viewer))
-        }
-        _ => futures_util::future::Either::Right(std::future::pending()),
-    };
-    let deadline = tokio::time::sleep(MAX_SUBSCRIPTION_AGE);
-    events.take_until(async move {
-        tokio::select! {
-            () = revoked => {}
-            () = deadline => {}
         }
     })
 }

@@ -14,7 +14,8 @@ use super::errors;
 use super::pagination::page_size;
 use super::post::{PostConnection, posts_page};
 use crate::auth::Viewer;
-use crate::authz::directives::role;
+use crate::authz::directives::{owner_or_role, role};
+use crate::authz::{Owned, check_owner};
 use crate::clerk::ClerkUserLoader;
 use crate::db::users::Model;
 use crate::posts::Listing;
@@ -31,6 +32,16 @@ impl From<Model> for UserObject {
     }
 }
 
+/// The owner of the personal fields below is the user themself.
+impl Owned for UserObject {
+    fn owner_id(&self) -> &str {
+        &self.0.id
+    }
+}
+
+/// A user. The public profile (`id`, `displayName`, `posts`) is readable by anyone; the personal
+/// data (`@ownerOrRole(role: "admin")`: email, username, names, image, Clerk timestamps, public
+/// metadata) by the user themself and by admins only, `null` with an error for anyone else.
 #[Object(name = "User")]
 impl UserObject {
     /// The Clerk user id, e.g. `user_2abc…`.
@@ -38,40 +49,62 @@ impl UserObject {
         ID(self.0.id.clone())
     }
 
+    /// Public: the first name and the initial of the last name (`Ada L.`), or the first name
+    /// alone; null without a first name. Never the username or the email.
+    async fn display_name(&self) -> Option<String> {
+        display_name(self.0.first_name.as_deref(), self.0.last_name.as_deref())
+    }
+
     /// The primary email address.
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.email.as_deref())
     }
 
-    async fn username(&self) -> Option<&str> {
-        self.0.username.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn username(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.username.as_deref())
     }
 
-    async fn first_name(&self) -> Option<&str> {
-        self.0.first_name.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn first_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.first_name.as_deref())
     }
 
-    async fn last_name(&self) -> Option<&str> {
-        self.0.last_name.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn last_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.last_name.as_deref())
     }
 
-    async fn image_url(&self) -> Option<&str> {
-        self.0.image_url.as_deref()
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn image_url(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        check_owner(ctx, self).await?;
+        Ok(self.0.image_url.as_deref())
     }
 
     /// When the user signed up (Clerk's time).
-    async fn created_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::from_timestamp_millis(self.0.clerk_created_at)
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn created_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        check_owner(ctx, self).await?;
+        Ok(DateTime::from_timestamp_millis(self.0.clerk_created_at))
     }
 
     /// When Clerk last changed the user.
-    async fn updated_at(&self) -> Option<DateTime<Utc>> {
-        DateTime::from_timestamp_millis(self.0.clerk_updated_at)
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn updated_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        check_owner(ctx, self).await?;
+        Ok(DateTime::from_timestamp_millis(self.0.clerk_updated_at))
     }
 
     /// Clerk's `public_metadata` (readable by the user's own frontend too).
-    async fn public_metadata(&self) -> Json<&Value> {
-        Json(&self.0.public_metadata)
+    #[graphql(directive = owner_or_role::apply("admin".into()))]
+    async fn public_metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<&Value>>> {
+        check_owner(ctx, self).await?;
+        Ok(Some(Json(&self.0.public_metadata)))
     }
 
     /// The user's posts, newest first: published ones, and drafts too for the user themself.
@@ -98,6 +131,18 @@ impl UserObject {
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<ClerkUserObject>> {
         live_profile(ctx, &self.0.id).await
     }
+}
+
+/// `first name + initial of the last name + "."`; the first name alone when there is no last name;
+/// `None` without a first name (a last name alone would be as good as the full name). Blank names
+/// count as missing.
+fn display_name(first: Option<&str>, last: Option<&str>) -> Option<String> {
+    let first = first.map(str::trim).filter(|name| !name.is_empty())?;
+    let initial = last.and_then(|name| name.trim().chars().next());
+    Some(match initial {
+        Some(initial) => format!("{first} {initial}."),
+        None => first.to_string(),
+    })
 }
 
 /// The `first` / `after` / `search` arguments of `Query.users`, checked.
@@ -185,5 +230,30 @@ async fn prefetch_profiles(ctx: &Context<'_>, users: &[Model]) {
         let _ = loader
             .load_many(users.iter().map(|user| user.id.clone()))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_name;
+
+    #[test]
+    fn display_name_is_the_first_name_and_the_last_initial() {
+        for (first, last, expected) in [
+            (Some("Ada"), Some("Lovelace"), Some("Ada L.")),
+            (Some(" Ada "), Some("  lovelace"), Some("Ada l.")),
+            (Some("Zoë"), Some("Ødegaard"), Some("Zoë Ø.")),
+            (Some("Ada"), None, Some("Ada")),
+            (Some("Ada"), Some("   "), Some("Ada")),
+            (None, Some("Lovelace"), None),
+            (Some(""), Some("Lovelace"), None),
+            (None, None, None),
+        ] {
+            assert_eq!(
+                display_name(first, last).as_deref(),
+                expected,
+                "{first:?} {last:?}"
+            );
+        }
     }
 }

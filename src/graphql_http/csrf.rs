@@ -32,33 +32,55 @@ use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::token::{TokenCarrier, extract_token};
+use crate::auth::token::{TokenCarrier, TokenSource};
 use crate::error::ApiError;
 
 /// The origins trusted besides the server's own: `CORS_ALLOWED_ORIGINS`.
 #[derive(Debug, Clone, Default)]
 pub struct CsrfPolicy {
     trusted: HashSet<String>,
+    /// Which cookie carries the session (what makes a request cookie-authenticated).
+    tokens: TokenSource,
 }
 
 impl CsrfPolicy {
-    pub fn new(trusted_origins: &[String]) -> Self {
+    pub fn new(trusted_origins: &[String], tokens: TokenSource) -> Self {
         Self {
             trusted: trusted_origins
                 .iter()
                 .map(|origin| origin.to_ascii_lowercase())
                 .collect(),
+            tokens,
+        }
+    }
+
+    /// Whether the request comes from a page this server trusts (its own origin, or one in
+    /// `CORS_ALLOWED_ORIGINS`), or from a client that is not a browser (no `Origin`).
+    pub fn trusts_origin_of(&self, uri: &Uri, headers: &HeaderMap) -> bool {
+        match headers.get(header::ORIGIN).map(|value| value.to_str()) {
+            None => true,
+            Some(Ok(origin)) => {
+                self.trusted.contains(&origin.to_ascii_lowercase())
+                    || is_own_origin(origin, uri, headers)
+            }
+            Some(Err(_)) => false,
         }
     }
 
     pub fn allows(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
-        let cookie_authenticated =
-            matches!(extract_token(headers), Ok(Some((_, TokenCarrier::Cookie))));
+        let cookie_authenticated = matches!(
+            self.tokens.extract(headers),
+            Ok(Some((_, TokenCarrier::Cookie)))
+        );
         if !cookie_authenticated {
             return true;
         }
+        // Safe requests pass, but for two that act with the cookie: a WebSocket upgrade, and a
+        // GraphQL query over `GET` (an `<img>` on any site can send one: it would spend the
+        // victim's quota and read as them, even if the page cannot see the answer).
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if safe && !headers.contains_key(header::UPGRADE) {
+        let acts = headers.contains_key(header::UPGRADE) || super::has_query_parameter(uri);
+        if safe && !acts {
             return true;
         }
         let origin = headers
@@ -79,11 +101,21 @@ impl CsrfPolicy {
     }
 }
 
-/// The origin's `host[:port]` is the one the request was sent to.
+/// The origin is the one the request was sent to: same scheme, host and port. The scheme is
+/// `http` (this server speaks plain HTTP), or what a TLS-terminating proxy says in
+/// `X-Forwarded-Proto` — a header no cross-site page can add without a CORS preflight.
 fn is_own_origin(origin: &str, uri: &Uri, headers: &HeaderMap) -> bool {
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(str::trim)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https"))
+        .map_or("http://", |_| "https://");
     let Some(authority) = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
+        .get(..scheme.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
+        .map(|_| &origin[scheme.len()..])
     else {
         return false;
     };
@@ -121,13 +153,17 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn allows(method: Method, pairs: &[(&'static str, &'static str)]) -> bool {
+        allows_on("/graphql", method, pairs)
+    }
+
+    fn allows_on(uri: &str, method: Method, pairs: &[(&'static str, &'static str)]) -> bool {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("api.example.com"));
         for (name, value) in pairs {
             headers.insert(*name, HeaderValue::from_static(value));
         }
-        let policy = CsrfPolicy::new(&["https://app.example.com".into()]);
-        policy.allows(&method, &"/graphql".parse().unwrap(), &headers)
+        let policy = CsrfPolicy::new(&["https://app.example.com".into()], TokenSource::default());
+        policy.allows(&method, &uri.parse().unwrap(), &headers)
     }
 
     const COOKIE: (&str, &str) = ("cookie", "__session=token");
@@ -151,6 +187,22 @@ mod tests {
             &[COOKIE, ("origin", "https://evil.test")]
         ));
         assert!(!allows(Method::POST, &[COOKIE, ("origin", "null")]));
+        // The own-origin check compares the scheme too.
+        assert!(!allows(
+            Method::POST,
+            &[COOKIE, ("origin", "https://api.example.com")]
+        ));
+        // A GraphQL query over GET acts with the cookie: checked (what an `<img>` sends).
+        assert!(!allows_on(
+            "/graphql?query=%7Bme%7Bid%7D%7D",
+            Method::GET,
+            &[COOKIE, ("sec-fetch-site", "cross-site")]
+        ));
+        assert!(allows_on(
+            "/graphql?query=%7Bme%7Bid%7D%7D",
+            Method::GET,
+            &[COOKIE, ("sec-fetch-site", "same-origin")]
+        ));
         // A WebSocket upgrade is a GET, and still checked.
         assert!(!allows(
             Method::GET,
@@ -178,12 +230,20 @@ mod tests {
         ));
         assert!(allows(
             Method::POST,
-            &[COOKIE, ("origin", "https://api.example.com")]
+            &[COOKIE, ("origin", "http://api.example.com")]
         ));
         assert!(allows(Method::POST, &[COOKIE]));
         assert!(allows(
             Method::GET,
             &[COOKIE, ("sec-fetch-site", "cross-site")]
+        ));
+        assert!(allows(
+            Method::POST,
+            &[
+                COOKIE,
+                ("x-forwarded-proto", "https"),
+                ("origin", "https://api.example.com")
+            ]
         ));
         assert!(allows(
             Method::POST,

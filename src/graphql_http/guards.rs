@@ -37,6 +37,33 @@ pub async fn deadline(State(limit): State<Duration>, request: Request, next: Nex
     }
 }
 
+/// The longest client-supplied `x-request-id` kept.
+const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// A client's `x-request-id` is kept only when it is short and of safe characters (letters,
+/// digits, `.`, `_`, `-`, `:`); otherwise it is removed, so that `SetRequestIdLayer` gives the
+/// request a fresh one. It is echoed in a response header and written in every log line of the
+/// request: markup, control characters or kilobytes of it have no business there.
+pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let unsafe_id = request
+        .headers()
+        .get_all(super::REQUEST_ID)
+        .iter()
+        .enumerate()
+        .any(|(index, value)| index > 0 || !is_safe_request_id(value.as_bytes()));
+    if unsafe_id {
+        request.headers_mut().remove(super::REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_CHARS).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
+}
+
 /// A panic in a handler or a resolver (they run on the request's task) is answered 500
 /// `INTERNAL_SERVER_ERROR` with `extensions.requestId`; the panic message goes to the log only.
 pub async fn catch_panic(request: Request, next: Next) -> Response {
@@ -90,6 +117,23 @@ mod tests {
         assert!(!body.to_string().contains("secret detail"));
         let ok = Request::get("/ok").body(Body::empty()).unwrap();
         assert_eq!(router.oneshot(ok).await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn only_short_request_ids_of_safe_characters_are_kept() {
+        for kept in ["req-7", "0f8e:12.ab_CD", &"a".repeat(64)] {
+            assert!(is_safe_request_id(kept.as_bytes()), "{kept}");
+        }
+        for replaced in [
+            "",
+            "<script>alert(1)</script>",
+            "a b",
+            "x\ty",
+            &"a".repeat(65),
+            "é",
+        ] {
+            assert!(!is_safe_request_id(replaced.as_bytes()), "{replaced}");
+        }
     }
 
     #[tokio::test]

@@ -6,20 +6,29 @@
 //!   site post to the API with the user's cookie (see [`csrf`] for the second line of defence).
 //! - `GET /graphql?query=…&variables=…&operationName=…` runs queries only; a mutation over `GET`
 //!   is 405 with `Allow: POST` (the check is in [`crate::graphql::limits`], on the parsed
-//!   document). A `GET` without `query` is the playground page, when it is on.
+//!   document). A `GET` without `query` is the playground page, when it is on and the client asks
+//!   for HTML; otherwise a JSON 400.
 //! - The body is at most `GRAPHQL_MAX_BODY_BYTES` (413). A JSON array (a batch) is refused with
 //!   400: every limit here is per request, and a batch would multiply them (a 1,000-item batch
 //!   is 1,000 operations under one timeout and one body limit); Clerk frontends (Apollo Client,
 //!   urql, Relay) do not batch by default.
-//! - Status: parse and validation errors (limits included) are 400 with `GRAPHQL_PARSE_FAILED` /
-//!   `GRAPHQL_VALIDATION_FAILED` and no `data`; a response with data is 200, field errors or not.
+//! - Status: parse, validation and variable errors (limits included) are request errors with
+//!   `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` / `BAD_USER_INPUT` and no `data`: 400 for
+//!   `application/graphql-response+json`, 200 for `application/json` (the GraphQL-over-HTTP
+//!   spec: legacy clients read errors from a 200 body); a response with data is 200, field errors
+//!   or not. A request that is not well-formed GraphQL over HTTP (not JSON, no `query`) is 400
+//!   whatever the media type.
 //! - Errors coded `INTERNAL_SERVER_ERROR` are masked and carry `extensions.requestId`.
-//! - The content type is `application/graphql-response+json` when the client's `Accept` names it,
-//!   else `application/json` ([`negotiate_content_type`], for every GraphQL-shaped response,
-//!   including the HTTP-level errors of [`crate::error::ApiError`]).
+//! - The content type is `application/graphql-response+json` when the client's `Accept` prefers
+//!   it (q-values and wildcards, see [`accept`]), else `application/json`
+//!   ([`negotiate_content_type`], for every GraphQL-shaped response, including the HTTP-level
+//!   errors of [`crate::error::ApiError`]).
 
+pub mod accept;
+pub mod cors;
 pub mod csrf;
 pub mod guards;
+pub mod unread_body;
 
 use async_graphql::{ServerError, Value};
 use axum::body::Bytes;
@@ -34,7 +43,7 @@ use crate::graphql::limits::{
 };
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// The request id `SetRequestIdLayer` put on the request.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -75,8 +84,15 @@ pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
     if method == Method::GET || method == Method::HEAD {
         if has_query_parameter(uri) {
             Gate::Execute
-        } else {
+        } else if accept::asks_for_html(headers) {
             Gate::Playground
+        } else {
+            Gate::Refuse(ApiError::BadRequest {
+                reason: "missing_query",
+                message: "GET /graphql needs a `query` parameter (or POST a JSON body); the \
+                          playground is served to browsers."
+                    .into(),
+            })
         }
     } else if method == Method::POST && !is_json(headers) {
         Gate::Refuse(ApiError::UnsupportedMediaType)
@@ -238,7 +254,7 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
         } else if response.errors.iter().all(|error| {
             matches!(
                 code_of(error),
-                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST)
+                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST | "BAD_USER_INPUT")
             )
         }) {
             status = StatusCode::BAD_REQUEST;
@@ -272,6 +288,10 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
         body,
     )
         .into_response();
+    if status == StatusCode::BAD_REQUEST {
+        // For `application/json` clients this becomes a 200 ([`negotiate_content_type`]).
+        http.extensions_mut().insert(GraphqlRequestError);
+    }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         http.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -284,6 +304,24 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
     }
     http.headers_mut().extend(response.http_headers);
     http
+}
+
+/// Internal errors keep their details in the log: the client gets a fixed message (and the
+/// request id, to report).
+pub fn mask_internal_errors(response: &mut async_graphql::Response, request_id: Option<&str>) {
+    for error in &mut response.errors {
+        if code_of(error) == Some("INTERNAL_SERVER_ERROR") {
+            mask(error, request_id);
+        }
+    }
+}
+
+/// A request error (GraphQL over HTTP): the request failed before execution — parse,
+/// validation, variables, limits — so there is no `data` and no error has a `path`.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
 }
 
 fn code_of(error: &ServerError) -> Option<&str> {
@@ -307,35 +345,30 @@ fn mask(error: &mut ServerError, request_id: Option<&str>) {
     error.extensions = Some(extensions);
 }
 
+/// Marks a 400 that answers a well-formed request whose GraphQL failed before execution
+/// (parse, validation, variables), as opposed to a request that is not GraphQL over HTTP at all.
+#[derive(Debug, Clone, Copy)]
+struct GraphqlRequestError;
+
 /// Middleware: a GraphQL-shaped response is `application/graphql-response+json` only for
-/// clients that ask for it (GraphQL over HTTP); others, and legacy clients, get
-/// `application/json`. Responses of other kinds pass untouched.
+/// clients that prefer it (GraphQL over HTTP); others, and legacy clients, get
+/// `application/json`, and for them a GraphQL request error is a 200 with `errors`, as the spec
+/// says. Responses of other kinds pass untouched.
 pub async fn negotiate_content_type(request: Request, next: Next) -> Response {
-    let wants_graphql_response = request
-        .headers()
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let media_type = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|param| {
-                let param = param.trim().replace(' ', "");
-                param == "q=0" || param == "q=0.0" || param == "q=0.00" || param == "q=0.000"
-            });
-            media_type.eq_ignore_ascii_case(GRAPHQL_RESPONSE_JSON) && !refused
-        });
+    let response_type = accept::response_type(request.headers());
     let mut response = next.run(request).await;
     let is_graphql = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value == GRAPHQL_RESPONSE_JSON);
-    if is_graphql && !wants_graphql_response {
+    if is_graphql && response_type == accept::ResponseType::Json {
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if response.extensions().get::<GraphqlRequestError>().is_some() {
+            *response.status_mut() = StatusCode::OK;
+        }
     }
     response
 }

@@ -1,9 +1,20 @@
 //! Post events for subscriptions: one broadcast channel per process. A subscriber that falls
 //! more than [`CAPACITY`] events behind skips the ones it missed rather than slowing publishers.
+//!
+//! An event reaches every subscriber, and each resolves its payload; what the payload needs
+//! beyond the post itself (its author's row) is loaded once per event, by whichever subscriber
+//! asks first, and shared with the others ([`SharedAuthor`]): a thousand subscribers cost one
+//! statement, not a thousand.
 
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use tokio::sync::{OnceCell, broadcast};
 
 use crate::db::posts::Model as Post;
+use crate::db::users::Model as User;
+
+/// The author of an event's post (`None`: deleted), loaded at most once per event.
+pub type SharedAuthor = Arc<OnceCell<Option<Arc<User>>>>;
 
 pub const CAPACITY: usize = 1024;
 
@@ -20,6 +31,7 @@ pub struct PostEvent {
     pub kind: PostEventKind,
     /// The post as it is after the change (as it was, for `Deleted`).
     pub post: Post,
+    pub author: SharedAuthor,
 }
 
 #[derive(Clone)]
@@ -37,6 +49,7 @@ impl PostEvents {
         let _ = self.0.send(PostEvent {
             kind,
             post: post.clone(),
+            author: SharedAuthor::default(),
         });
     }
 

@@ -6,5 +6,5 @@ pub mod events;
 pub mod rules;
 pub mod store;
 
-pub use events::{PostEvent, PostEventKind, PostEvents};
+pub use events::{PostEvent, PostEventKind, PostEvents, SharedAuthor};
 pub use store::{Bodies, Listing, NewPost, PostChanges, PostPage};

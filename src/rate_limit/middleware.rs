@@ -23,9 +23,9 @@ pub fn client_ip(limiter: &RateLimiter, request: &Request) -> IpAddr {
     limiter.client_ip(peer, request.headers())
 }
 
-/// In front of `/graphql`'s authentication: the lockout and the address's quota for GraphQL
-/// requests (the playground page, a `GET` without `query`, is not counted); afterwards, counts
-/// the invalid tokens the authentication refused.
+/// In front of `/graphql`'s authentication: the address's quota for GraphQL requests (the
+/// playground page, a `GET` without `query`, is not counted); afterwards, the lockout for the
+/// invalid tokens the authentication refused.
 pub async fn graphql_address(
     State(limiter): State<Arc<RateLimiter>>,
     request: Request,
@@ -39,9 +39,10 @@ pub async fn graphql_address(
     address(State(limiter), request, next).await
 }
 
-/// The lockout and the address's quota, then the request; counts the invalid tokens refused
-/// with 401 on the way back (the authentication marks those responses with the
-/// [`AuthFailure`]). Also puts [`ClientIp`] on the request.
+/// The address's quota, then the request; on the way back, a 401 for an invalid token (the
+/// authentication marks those responses with the [`AuthFailure`]) is counted towards the
+/// address's lockout, or becomes the lockout's 429 while it lasts. Also puts [`ClientIp`] on
+/// the request.
 pub async fn address(
     State(limiter): State<Arc<RateLimiter>>,
     mut request: Request,
@@ -56,8 +57,10 @@ pub async fn address(
     }
     request.extensions_mut().insert(ClientIp(ip));
     let response = next.run(request).await;
-    if let Some(failure) = response.extensions().get::<AuthFailure>().copied() {
-        limiter.record_auth_failure(ip, failure).await;
+    if let Some(failure) = response.extensions().get::<AuthFailure>().copied()
+        && let Some(locked_out) = limiter.refuse_invalid_token(ip, failure).await
+    {
+        return locked_out.into_response();
     }
     response
 }

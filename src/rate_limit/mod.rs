@@ -8,13 +8,21 @@
 //! - **Per address** on `POST /webhooks/clerk`: `WEBHOOK_RATE_LIMIT_PER_MINUTE`, a bound of its
 //!   own (Svix delivers in bursts from a few addresses).
 //! - **Lockout**: an address that presents `AUTH_FAILURES_PER_MINUTE` invalid session tokens
-//!   (401 answers) within a minute is refused for `AUTH_LOCKOUT_SECS`, four times longer for each
-//!   repeat offence up to `AUTH_LOCKOUT_MAX_SECS`, before any token verification work. The start
-//!   of a lockout is logged once. Not counted: 503 `jwks_unavailable` (our outage), no key source
-//!   at all (our configuration), and tokens refused only for their time claims (`token_expired`,
-//!   `token_not_active_yet`, `token_iat_in_the_future`): those carry a valid signature of our
-//!   Clerk instance, so they are stale tokens of real users (a laptop waking up, a skewed clock),
-//!   not guesses, and counting them would lock whole offices behind one NAT address out.
+//!   (401 answers) within a minute is locked out for `AUTH_LOCKOUT_SECS`, four times longer for
+//!   each repeat offence up to `AUTH_LOCKOUT_MAX_SECS`. While it is, a request from it whose token
+//!   fails verification is answered 429 `auth_lockout` instead of 401 — but a request with a
+//!   **valid** token, or with none, is served as usual: a lockout slows down whoever guesses
+//!   tokens, never the honest users behind the same address (an office or carrier-grade NAT).
+//!   The start of a lockout is logged once. Not counted: 503 `jwks_unavailable` (our outage), no
+//!   key source at all (our configuration), tokens refused only for their time claims
+//!   (`token_expired`, `token_not_active_yet`, `token_iat_in_the_future`), for their session
+//!   having ended (`session_revoked`) or for their lifetime (`token_lifetime_too_long`): those
+//!   carry a valid signature of our Clerk instance, so they are stale tokens of real users (a
+//!   laptop waking up, a skewed clock), not guesses. What signed-out frontends send (an empty
+//!   `Authorization`, `Bearer null`, `Bearer undefined`) is no token at all (`auth::token`).
+//!   WebSocket `connection_init` failures count only from pages this server trusts (see
+//!   `websocket`): browsers apply no CORS to WebSockets, so any page could otherwise spend its
+//!   visitors' budget.
 //!
 //! Over a limit the answer is HTTP 429 with `Retry-After` (whole seconds, at least 1) and
 //! `{"errors":[{"message":…,"extensions":{"code":"RATE_LIMITED","reason":…}}]}`.
@@ -33,6 +41,7 @@
 pub mod client_ip;
 pub mod memory;
 pub mod middleware;
+pub mod slots;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -189,6 +198,8 @@ pub fn counts_as_invalid_token(failure: AuthFailure) -> bool {
             | AuthFailure::Expired
             | AuthFailure::NotActiveYet
             | AuthFailure::IatInTheFuture
+            | AuthFailure::SessionRevoked
+            | AuthFailure::LifetimeTooLong
     )
 }
 
@@ -258,20 +269,29 @@ impl RateLimiter {
         self.trusted_proxies.client_ip(peer, headers)
     }
 
-    /// Before a GraphQL request is authenticated: the lockout, then the address's quota.
+    /// Before a GraphQL request is authenticated: the address's quota.
     pub async fn check_address(&self, ip: IpAddr) -> Result<(), ApiError> {
         if !self.enabled {
             return Ok(());
         }
-        let address = limited_address(ip);
         let now = self.clock.now_millis();
-        if self.invalid_tokens.is_some()
-            && let Some(left) = self.store.locked_out(address, now).await
-        {
-            return Err(refused(Limit::Lockout, left));
+        let key = Key::Address(limited_address(ip));
+        self.spend(key, self.address, Limit::Address, now).await
+    }
+
+    /// A token presented from `ip` was refused with `failure`. While the address is locked out,
+    /// the answer is the lockout's 429 instead (returned here); otherwise the failure is counted
+    /// (see [`Self::record_auth_failure`]) and the refusal stands (`None`).
+    pub async fn refuse_invalid_token(&self, ip: IpAddr, failure: AuthFailure) -> Option<ApiError> {
+        if !self.enabled || self.invalid_tokens.is_none() || !counts_as_invalid_token(failure) {
+            return None;
         }
-        self.spend(Key::Address(address), self.address, Limit::Address, now)
-            .await
+        let now = self.clock.now_millis();
+        if let Some(left) = self.store.locked_out(limited_address(ip), now).await {
+            return Some(refused(Limit::Lockout, left));
+        }
+        self.record_auth_failure(ip, failure).await;
+        None
     }
 
     /// After authentication: the signed-in user's quota.
@@ -475,15 +495,19 @@ mod tests {
                 );
                 assert!(started[3..].iter().all(Option::is_none));
                 for _ in 0..5 {
-                    let refused = limiter.check_address(attacker).await.unwrap_err();
+                    let refused = limiter
+                        .refuse_invalid_token(attacker, AuthFailure::InvalidSignature)
+                        .await;
                     assert!(matches!(
                         refused,
-                        ApiError::RateLimited {
+                        Some(ApiError::RateLimited {
                             limit: Limit::Lockout,
                             retry_after_secs: 60
-                        }
+                        })
                     ));
                 }
+                // Only bad tokens are refused: the address's requests are otherwise served.
+                assert!(limiter.check_address(attacker).await.is_ok());
                 // Expired tokens never count.
                 let honest = ip("198.51.100.1");
                 for _ in 0..10 {

@@ -9,5 +9,5 @@ pub mod store;
 
 pub use backfill::{SyncError, SyncSummary, sync_users};
 pub use directory::{UserCursor, UserPage, find_active};
-pub use provision::{ProvisionError, current_user};
+pub use provision::{ProvisionError, Provisioning, current_user};
 pub use store::{DeletionOutcome, SnapshotOutcome, apply_deletion, apply_snapshot};

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, TryIntoModel};
 
-use super::store::apply_snapshot;
+use super::store::{apply_snapshot, snapshot_row};
 use serde_json::Value;
 
 use crate::auth::Viewer;
@@ -22,6 +22,16 @@ pub enum ProvisionError {
     Clerk(#[from] ClerkError),
 }
 
+/// Whether provisioning may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Insert the row (a `POST`).
+    Store,
+    /// Answer the row as it would be stored, without writing it: a `GET` never writes (a
+    /// cross-site `<img>` can send one with the user's cookie). The next `POST` stores it.
+    InMemory,
+}
+
 /// The viewer's row, provisioning it when absent. `None` when the user is deleted here, or
 /// unknown to Clerk. Without Clerk's Backend API (no secret key, e.g. dev mode), the row is
 /// created from the session token: the id, the `email` claim and the `metadata` claim as public
@@ -31,6 +41,7 @@ pub async fn current_user<C: ConnectionTrait>(
     db: &C,
     viewer: &Viewer,
     clerk: Option<&DataLoader<ClerkUserLoader>>,
+    provisioning: Provisioning,
 ) -> Result<Option<User>, ProvisionError> {
     let user_id = viewer.user_id.as_str();
     if let Some(row) = Users::find_by_id(user_id).one(db).await? {
@@ -43,6 +54,9 @@ pub async fn current_user<C: ConnectionTrait>(
         },
         None => Arc::new(snapshot_from_claims(viewer)),
     };
+    if provisioning == Provisioning::InMemory {
+        return Ok(Some(snapshot_row(&snapshot, Utc::now()).try_into_model()?));
+    }
     // The same rules as a webhook: if one raced us here, the newer data stays.
     apply_snapshot(db, &snapshot, Utc::now()).await?;
     Ok(super::directory::find_active(db, user_id).await?)

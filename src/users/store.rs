@@ -1,5 +1,5 @@
 //! Writing Clerk users into `users` with the rules that keep the copy right whatever order
-//! deliveries arrive in (DESIGN §8):
+//! deliveries arrive in (ARCHITECTURE §8):
 //!
 //! - a snapshot (webhook payload, Backend API answer) is applied only if it is **newer** than the
 //!   row (`updated_at` strictly greater): a redelivery or an older event changes nothing;
@@ -72,20 +72,7 @@ pub async fn apply_snapshot<C: ConnectionTrait>(
     user: &ClerkUser,
     now: DateTime<Utc>,
 ) -> Result<SnapshotOutcome, DbErr> {
-    let row = ActiveModel {
-        id: Set(user.id.clone()),
-        email: Set(user.primary_email().map(str::to_string)),
-        username: Set(user.username.clone()),
-        first_name: Set(user.first_name.clone()),
-        last_name: Set(user.last_name.clone()),
-        image_url: Set(user.image_url.clone()),
-        public_metadata: Set(user.public_metadata.clone()),
-        clerk_created_at: Set(user.created_at),
-        clerk_updated_at: Set(user.updated_at),
-        deleted_at: Set(None),
-        inserted_at: Set(now),
-        synced_at: Set(now),
-    };
+    let row = snapshot_row(user, now);
     if insert_if_absent(db, row.clone()).await? {
         return Ok(SnapshotOutcome::Created);
     }
@@ -107,6 +94,24 @@ pub async fn apply_snapshot<C: ConnectionTrait>(
     } else {
         SnapshotOutcome::Unchanged
     })
+}
+
+/// The row a Clerk user snapshot makes, as it would be stored at `now`.
+pub fn snapshot_row(user: &ClerkUser, now: DateTime<Utc>) -> ActiveModel {
+    ActiveModel {
+        id: Set(user.id.clone()),
+        email: Set(user.primary_email().map(str::to_string)),
+        username: Set(user.username.clone()),
+        first_name: Set(user.first_name.clone()),
+        last_name: Set(user.last_name.clone()),
+        image_url: Set(user.image_url.clone()),
+        public_metadata: Set(user.public_metadata.clone()),
+        clerk_created_at: Set(user.created_at),
+        clerk_updated_at: Set(user.updated_at),
+        deleted_at: Set(None),
+        inserted_at: Set(now),
+        synced_at: Set(now),
+    }
 }
 
 /// Marks a user deleted and scrubs their personal data (email, names, username, image,

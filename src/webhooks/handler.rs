@@ -1,5 +1,5 @@
-//! `POST /webhooks/clerk` (DESIGN §8): signature, then payload, then one transaction that records
-//! the delivery and applies it.
+//! `POST /webhooks/clerk` (ARCHITECTURE §8): signature, then payload, then one transaction that
+//! records the delivery and applies it.
 //!
 //! Status codes tell Svix what to do: 2xx means "done, never send this again", anything else is
 //! retried for days. So a delivery is acknowledged only once it is committed, a storage failure is
@@ -114,19 +114,24 @@ async fn receive(
             );
             return StatusCode::NO_CONTENT.into_response();
         }
-        // Nothing stored: ending subscriptions twice is harmless.
+        // Nothing stored: revoking twice is harmless.
         ClerkEvent::SessionEnded { session_id } => {
             tracing::info!(
                 svix_id = signed.id,
                 event_type,
-                "session ended: its subscriptions end"
+                "session ended: its tokens are refused and its sockets closed"
             );
             state
                 .revocations
                 .revoke(Revocation::Session(session_id.clone()));
             return StatusCode::NO_CONTENT.into_response();
         }
-        ClerkEvent::UserUpserted(_) | ClerkEvent::UserDeleted { .. } => {}
+        // Revoked before storage, so that it takes effect even while the database is down
+        // (Svix redelivers until the deletion is stored; revoking again is harmless).
+        ClerkEvent::UserDeleted { user_id } => {
+            state.revocations.revoke(Revocation::User(user_id.clone()));
+        }
+        ClerkEvent::UserUpserted(_) => {}
     }
     let received_at = DateTime::from_timestamp_millis(now_millis).unwrap_or_else(Utc::now);
     match record_and_apply(&state.db, signed.id, &event_type, &event, received_at).await {
@@ -145,11 +150,6 @@ async fn receive(
             if let Some(users) = &state.users {
                 // Also after `user.created`: a lookup before the user existed cached "not found".
                 users.invalidate(user_id).await;
-            }
-            if matches!(event, ClerkEvent::UserDeleted { .. }) {
-                state
-                    .revocations
-                    .revoke(Revocation::User(user_id.to_string()));
             }
             StatusCode::NO_CONTENT.into_response()
         }

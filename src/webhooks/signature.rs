@@ -1,8 +1,8 @@
-//! The Svix signature scheme Clerk signs webhooks with (DESIGN §8): HMAC-SHA256, keyed with the
-//! base64 part of `whsec_…`, over `{svix-id}.{svix-timestamp}.{raw body}`. The `svix-signature`
-//! header holds space-separated `v1,<base64>` entries (several during a secret rotation on
-//! Svix's side); any one may match. Several of our own secrets may be configured during a
-//! rotation on ours.
+//! The Svix signature scheme Clerk signs webhooks with (ARCHITECTURE §8): HMAC-SHA256, keyed with
+//! the base64 part of `whsec_…`, over `{svix-id}.{svix-timestamp}.{raw body}`. The
+//! `svix-signature` header holds space-separated `v1,<base64>` entries (several during a secret
+//! rotation on Svix's side); any one may match. Several of our own secrets may be configured
+//! during a rotation on ours.
 //!
 //! The body must be the raw bytes as received: re-serialising parsed JSON changes them.
 
@@ -110,7 +110,7 @@ impl SigningKeys {
 mod tests {
     use super::*;
 
-    // The official Svix test vector (also in ../shared/vectors/clerk-fixtures.json).
+    // The official Svix test vector (also in tests/fixtures/clerk-fixtures.json).
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     const TIMESTAMP: &str = "1614265330";

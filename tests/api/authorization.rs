@@ -1,5 +1,5 @@
 //! Every mark × {anonymous, signed in without it, signed in with it} × every way of reaching the
-//! field, as one table. The expected outcome is computed from DESIGN §5's rules, so the table
+//! field, as one table. The expected outcome is computed from ARCHITECTURE §5's rules, so the table
 //! covers all combinations rather than hand-picked samples.
 
 use serde_json::{Value, json};
@@ -285,6 +285,10 @@ fn marks_are_in_the_sdl() {
         "type OrgAdminNote implements Node @role(name: \"org:admin\")",
         "type BillingNote implements Node @permission(name: \"org:billing:manage\")",
         "echo(message: String!): String! @auth",
+        "directive @ownerOrRole(role: String!) on FIELD_DEFINITION",
+        "email: String @ownerOrRole(role: \"admin\")",
+        "publicMetadata: JSON @ownerOrRole(role: \"admin\")",
+        "profile: ClerkUser @role(name: \"admin\")",
     ] {
         assert!(sdl.contains(expected), "SDL lacks `{expected}`:\n{sdl}");
     }

@@ -1,5 +1,6 @@
-//! Real session tokens from Clerk's SDK fixtures (`shared/vectors/clerk-fixtures.json`), replayed
-//! at the instant they were valid through the injectable clock.
+//! Real session tokens from Clerk's SDK fixtures (`tests/fixtures/clerk-fixtures.json`, where
+//! they come from: `tests/fixtures/README.md`), replayed at the instant they were valid through
+//! the injectable clock.
 
 use serde_json::Value;
 
@@ -10,7 +11,7 @@ use crate::helpers::{AppOptions, TestApp, spawn_app_with};
 fn fixtures() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/vectors/clerk-fixtures.json"
+        "/tests/fixtures/clerk-fixtures.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()

@@ -159,7 +159,7 @@ impl FakeClerk {
     }
 }
 
-/// A user as Clerk's Backend API returns it (clerk-facts §4.2): one verified primary email
+/// A user as Clerk's Backend API returns it (ARCHITECTURE §9): one verified primary email
 /// `<id>@example.com`, names, an image, `public_metadata.role` when `role` is given, timestamps in
 /// milliseconds. Tests adjust fields with `user["created_at"] = json!(…)`.
 pub fn clerk_user_json(id: &str, role: Option<&str>) -> Value {

@@ -56,7 +56,7 @@ impl GraphqlReply {
         self.body["errors"][0]["extensions"]["code"].as_str()
     }
 
-    /// Asserts the request was refused as DESIGN §4 says: 401, challenge, GraphQL-shaped body.
+    /// Asserts a refusal as ARCHITECTURE §4 describes it: 401, challenge, GraphQL-shaped body.
     #[track_caller]
     pub fn assert_refused(&self, reason: &str) {
         assert_eq!(self.status, StatusCode::UNAUTHORIZED, "body: {}", self.body);
@@ -225,6 +225,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
 }
 
+pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// What a browser's navigation sends.
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
 pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
 
 impl TestApp {
@@ -233,11 +237,19 @@ impl TestApp {
         self.statement_log.lock().unwrap().len()
     }
 
+    /// `POST /graphql` as a current client sends it: `Accept: application/graphql-response+json`
+    /// unless `headers` name another `Accept`.
     pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.address))
             .json(&json!({ "query": query }));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        {
+            request = request.header("accept", GRAPHQL_RESPONSE_JSON);
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -251,9 +263,11 @@ impl TestApp {
             .await
     }
 
+    /// `GET path` as a browser sends it (`Accept: text/html, …`).
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.address))
+            .header("accept", BROWSER_ACCEPT)
             .send()
             .await
             .expect("request sent")

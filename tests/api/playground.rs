@@ -160,6 +160,7 @@ async fn the_playground_is_not_behind_authentication() {
     let response = app
         .client
         .get(format!("{}/graphql", app.address))
+        .header("accept", crate::helpers::BROWSER_ACCEPT)
         .header("authorization", "Bearer a.b.c")
         .send()
         .await
@@ -207,13 +208,18 @@ impl DevTokenMinter for Minter {
     }
 }
 
+/// The config a browser on this machine gets: loopback peer, loopback host name (see `is_local`).
 async fn dev_config(minter: Arc<Minter>) -> Value {
+    dev_config_for_host(minter, "localhost:8080").await
+}
+
+/// The config for a request from a loopback peer that names `host`.
+async fn dev_config_for_host(minter: Arc<Minter>, host: &str) -> Value {
     let router = routes::<()>(PlaygroundOptions {
         dev_tokens: Some(minter),
     });
-    // A local browser: loopback peer, loopback host name (see `is_local`).
     let mut request = axum::http::Request::get("/playground/config.json")
-        .header("host", "localhost:8080")
+        .header("host", host)
         .body(Body::empty())
         .unwrap();
     request
@@ -256,4 +262,21 @@ async fn dev_mode_mints_a_token_per_page_load() {
     let config = dev_config(failing).await;
     assert_eq!(config["devToken"], Value::Null);
     assert!(config["notice"].is_string(), "{config}");
+}
+
+#[tokio::test]
+async fn away_from_this_machine_the_notice_says_how_to_mint_a_token() {
+    let minter = Arc::new(Minter {
+        calls: AtomicUsize::new(0),
+        fail: false,
+    });
+    let config = dev_config_for_host(Arc::clone(&minter), "playground.example:8080").await;
+    assert_eq!(config["devToken"], Value::Null, "{config}");
+    assert_eq!(minter.calls.load(Ordering::SeqCst), 0, "no token minted");
+    // The one spelling of the command (README, start-up log), runnable from the repository root.
+    let notice = config["notice"].as_str().unwrap();
+    assert!(
+        notice.contains("`cargo run -- dev-token --role admin`"),
+        "{notice}"
+    );
 }

@@ -17,7 +17,7 @@ use clerk_graphql::auth::jwks::VerificationKey;
 use clerk_graphql::auth::jwt::{self, MAX_TOKEN_BYTES};
 use clerk_graphql::auth::keys::KeySource;
 use clerk_graphql::auth::org_permissions;
-use clerk_graphql::auth::token::{TokenCarrier, extract_token};
+use clerk_graphql::auth::token::{TokenCarrier, TokenSource};
 use clerk_graphql::auth::verifier::ClaimRules;
 use clerk_graphql::auth::{AuthFailure, Verified, Verifier, Viewer};
 use clerk_graphql::config::Secret;
@@ -52,8 +52,8 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig::with_cases(cases.saturating_mul(scale))
 }
 
-/// Every `reason` DESIGN §4 lists.
-const DESIGN_REASONS: &[&str] = &[
+/// Every `reason` ARCHITECTURE §4 lists.
+const DOCUMENTED_REASONS: &[&str] = &[
     "token_malformed",
     "token_invalid_algorithm",
     "token_type_mismatch",
@@ -67,6 +67,8 @@ const DESIGN_REASONS: &[&str] = &[
     "jwk_kid_mismatch",
     "jwks_unavailable",
     "unsupported_scheme",
+    "session_revoked",
+    "token_lifetime_too_long",
 ];
 
 /// What may refuse a token whose signature is not known to be good (steps 1-3 with a PEM key).
@@ -193,7 +195,7 @@ fn json_object() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Token parser and verifier front-end (DESIGN §4 steps 1-3)
+// Token parser and verifier front-end (ARCHITECTURE §4 steps 1-3)
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
@@ -253,7 +255,7 @@ fn front_end_refusal(result: &Result<Verified, AuthFailure>) -> Result<(), TestC
         ))),
         Err(failure) => {
             prop_assert!(FRONT_END.contains(failure), "{failure:?}");
-            prop_assert!(DESIGN_REASONS.contains(&failure.reason()));
+            prop_assert!(DOCUMENTED_REASONS.contains(&failure.reason()));
             Ok(())
         }
     }
@@ -554,7 +556,7 @@ proptest! {
     #![proptest_config(config(5000))]
 
     /// A real token with 1-3 byte-level mutations (replace, insert, delete, bit flip, truncate,
-    /// swap) is refused at steps 1-3, with a DESIGN §4 reason; only the untouched token passes.
+    /// swap) is refused at steps 1-3, with a documented reason; only the untouched token passes.
     #[test]
     fn mutated_tokens_are_refused_before_any_claim_check(
         mutations in prop::collection::vec(mutation(), 1..4),
@@ -780,7 +782,7 @@ fn claims_strategy() -> impl Strategy<Value = Map<String, Value>> {
         })
 }
 
-/// The expected outcome of steps 4-8 (DESIGN §4) at [`NOW`] with a 5 s skew: `Ok(None)` for a
+/// The expected outcome of steps 4-8 (ARCHITECTURE §4) at [`NOW`] with a 5 s skew: `Ok(None)` for a
 /// pending session, `Ok(Some(sub))` for a signed-in one.
 fn model_claims(
     claims: &Map<String, Value>,
@@ -825,6 +827,11 @@ fn model_claims(
             return Err(AuthFailure::InvalidAudience);
         }
     }
+    // The longest lifetime accepted (the default hour), from `iat` or else from now.
+    let issued = number("iat")?.unwrap_or(NOW as f64);
+    if exp - issued > 3600.0 {
+        return Err(AuthFailure::LifetimeTooLong);
+    }
     if claims.get("sts") == Some(&json!("pending")) {
         return Ok(None);
     }
@@ -863,7 +870,7 @@ proptest! {
                 }
                 (Err(got), Err(want)) => {
                     prop_assert_eq!(got, want);
-                    prop_assert!(DESIGN_REASONS.contains(&got.reason()));
+                    prop_assert!(DOCUMENTED_REASONS.contains(&got.reason()));
                 }
                 _ => prop_assert!(false, "got {result:?}, expected {expected:?}"),
             }
@@ -936,7 +943,9 @@ proptest! {
 
     /// Any `Authorization` value (any bytes a header may carry), with or without cookies: no
     /// panic; a token only from the header; `Malformed` exactly for non-ASCII values,
-    /// `UnsupportedScheme` exactly when the first word is not `bearer` in any case.
+    /// `UnsupportedScheme` exactly when the first word is not `bearer` in any case; what
+    /// signed-out frontends send (empty, `Bearer` alone, `Bearer null`, `Bearer undefined`) is
+    /// no header token at all (the cookie, if any, decides).
     #[test]
     fn any_authorization_header_gives_a_defined_answer(
         value in header_bytes(),
@@ -947,7 +956,7 @@ proptest! {
         if let Some(cookie) = &cookie {
             headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
         }
-        let result = extract_token(&headers);
+        let result = TokenSource::default().extract(&headers);
         let visible = value.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t');
         if !visible {
             prop_assert_eq!(result, Err(AuthFailure::Malformed));
@@ -955,12 +964,16 @@ proptest! {
         }
         let text = std::str::from_utf8(&value).unwrap().trim_matches([' ', '\t']);
         let first_word = text.split(' ').next().unwrap_or_default();
-        if first_word.eq_ignore_ascii_case("bearer") {
-            let rest = text.get(first_word.len()..).unwrap_or_default();
-            prop_assert_eq!(
-                result,
-                Ok(Some((rest.trim_matches([' ', '\t']), TokenCarrier::Header)))
+        let rest = text.get(first_word.len()..).unwrap_or_default().trim_matches([' ', '\t']);
+        if text.is_empty()
+            || first_word.eq_ignore_ascii_case("bearer") && ["", "null", "undefined"].contains(&rest)
+        {
+            prop_assert!(
+                matches!(result, Ok(None) | Ok(Some((_, TokenCarrier::Cookie)))),
+                "{result:?}"
             );
+        } else if first_word.eq_ignore_ascii_case("bearer") {
+            prop_assert_eq!(result, Ok(Some((rest, TokenCarrier::Header))));
         } else {
             prop_assert_eq!(result, Err(AuthFailure::UnsupportedScheme));
         }
@@ -980,14 +993,15 @@ proptest! {
         headers.insert("authorization", HeaderValue::from_str(&value).unwrap());
         headers.insert("cookie", HeaderValue::from_static("__session=from-cookie"));
         prop_assert_eq!(
-            extract_token(&headers),
+            TokenSource::default().extract(&headers),
             Ok(Some((token.as_str(), TokenCarrier::Header)))
         );
     }
 
-    /// Without `Authorization`: the first `__session` cookie across all `Cookie` headers, else
-    /// the first `__session_<suffix>` one, else anonymous. Pairs without `=` and headers that
-    /// are not visible ASCII are skipped; no other cookie is ever taken for the token.
+    /// Without `Authorization` and without a publishable key: the first non-empty `__session`
+    /// cookie across all `Cookie` headers, else anonymous; nothing when the first
+    /// `__client_uat` is `0` (signed out). Pairs without `=` and headers that are not visible
+    /// ASCII are skipped; no other cookie (a suffixed one included) is ever taken for the token.
     #[test]
     fn the_session_cookie_is_found_as_the_model_says(
         cookie_headers in prop::collection::vec(cookie_header(), 0..4),
@@ -1013,12 +1027,16 @@ proptest! {
             }
             headers.append("cookie", HeaderValue::from_bytes(&bytes).unwrap());
         }
+        let signed_out = usable
+            .iter()
+            .find(|(n, _)| n == "__client_uat")
+            .is_some_and(|(_, v)| v == "0");
         let expected = usable
             .iter()
-            .find(|(n, _)| n == "__session")
-            .or_else(|| usable.iter().find(|(n, _)| n.starts_with("__session_")))
+            .find(|(n, v)| n == "__session" && !v.is_empty())
+            .filter(|_| !signed_out)
             .map(|(_, v)| (v.as_str(), TokenCarrier::Cookie));
-        prop_assert_eq!(extract_token(&headers), Ok(expected));
+        prop_assert_eq!(TokenSource::default().extract(&headers), Ok(expected));
     }
 }
 
@@ -1068,7 +1086,7 @@ fn the_reference_decimal_conversion_agrees_with_u128() {
     }
 }
 
-/// The permissions DESIGN §4 grants for these features (scope, name), `per` and masks.
+/// The permissions ARCHITECTURE §4 grants for these features (scope, name), `per` and masks.
 fn expected_permissions(
     features: &[(String, String)],
     per: &[String],

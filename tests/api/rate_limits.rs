@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -16,6 +16,7 @@ use crate::fake_clerk::{Fault, clerk_user_json};
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app_with};
 use crate::tokens::{TestKey, session_claims, with};
 use crate::webhooks_sign::event;
+use crate::ws_client::{close_code, init, send, upgrade};
 
 const T: i64 = 1_800_000_000;
 const QUERY: &str = "{ viewer { userId } health }";
@@ -36,11 +37,11 @@ fn behind_proxy() -> AppOptions {
     AppOptions::default().var("TRUSTED_PROXIES", "127.0.0.1")
 }
 
-/// A valid session token of `user`, good for a day after `T`.
+/// A valid session token of `user`, good for an hour after `T` (the longest lifetime accepted).
 fn token(user: &str) -> String {
     TestKey::primary().sign(&with(
         session_claims(user),
-        json!({"iat": T, "nbf": T - 10, "exp": T + 86_400}),
+        json!({"iat": T, "nbf": T - 10, "exp": T + 3600}),
     ))
 }
 
@@ -111,8 +112,9 @@ async fn over_the_address_quota_a_request_is_429_with_retry_after_until_the_buck
     // 5 a minute: one more every 12 s.
     assert_limited(&refused, "ip_rate_limit", "12");
     assert_eq!(
-        refused.headers["content-type"], "application/json",
-        "GraphQL-shaped, negotiated like any other error"
+        refused.headers["content-type"],
+        crate::helpers::GRAPHQL_RESPONSE_JSON,
+        "GraphQL-shaped, negotiated like any other error (the client accepts it)"
     );
     let response = app.get("/graphql?query=%7Bhealth%7D").await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -209,7 +211,7 @@ async fn the_user_quota_follows_the_user_across_addresses() {
     // Another token of the same user is the same user.
     let ada_elsewhere = TestKey::primary().sign(&with(
         session_claims("user_ada"),
-        json!({"sid": "sess_other", "iat": T, "nbf": T - 10, "exp": T + 86_400}),
+        json!({"sid": "sess_other", "iat": T, "nbf": T - 10, "exp": T + 3600}),
     ));
     assert_limited(
         &from(&app, "203.0.113.10", Some(&ada_elsewhere)).await,
@@ -225,7 +227,7 @@ async fn the_user_quota_follows_the_user_across_addresses() {
 }
 
 #[tokio::test]
-async fn invalid_tokens_lock_the_address_out_before_any_verification() {
+async fn a_lockout_refuses_bad_tokens_and_serves_valid_and_anonymous_requests() {
     let (app, clock) = app_at_t(
         behind_proxy()
             .var("AUTH_FAILURES_PER_MINUTE", "3")
@@ -239,41 +241,65 @@ async fn invalid_tokens_lock_the_address_out_before_any_verification() {
             .await
             .assert_refused("token_invalid_signature");
     }
-    // Locked out: valid tokens, anonymous requests and garbage alike, before the token is read
-    // (garbage would otherwise be a 401 token_malformed).
+    // Locked out: a token that fails verification is 429 instead of 401, garbage included...
     assert_limited(
-        &from(&app, attacker, Some(&token("user_ada"))).await,
+        &from(&app, attacker, Some(&forged("user_ada"))).await,
         "auth_lockout",
         "60",
     );
-    assert_limited(&from(&app, attacker, None).await, "auth_lockout", "60");
     assert_limited(
         &from(&app, attacker, Some("not.a.token")).await,
         "auth_lockout",
         "60",
     );
-    let response = app.get("/graphql?query=%7Bhealth%7D").await;
-    assert_eq!(response.status(), StatusCode::OK, "the proxy itself is not");
-    // Other addresses are unaffected.
-    let reply = from(&app, "198.51.100.67", Some(&token("user_bob"))).await;
-    reply.assert_signed_in_as("user_bob");
-
-    clock.set_unix_seconds(T + 45);
-    assert_limited(&from(&app, attacker, None).await, "auth_lockout", "15");
-    clock.set_unix_seconds(T + 60);
+    // ...but the honest users behind the same address are served: a valid token, and none.
     from(&app, attacker, Some(&token("user_ada")))
         .await
         .assert_signed_in_as("user_ada");
+    assert_ok(&from(&app, attacker, None).await);
+    // Other addresses are unaffected.
+    let reply = from(&app, "198.51.100.67", Some(&forged("user_bob"))).await;
+    reply.assert_refused("token_invalid_signature");
 
+    clock.set_unix_seconds(T + 45);
+    assert_limited(
+        &from(&app, attacker, Some(&forged("user_ada"))).await,
+        "auth_lockout",
+        "15",
+    );
+    clock.set_unix_seconds(T + 60);
     // A repeat offence locks out four times longer.
     for _ in 0..3 {
         from(&app, attacker, Some(&forged("user_ada")))
             .await
             .assert_refused("token_invalid_signature");
     }
-    assert_limited(&from(&app, attacker, None).await, "auth_lockout", "240");
+    assert_limited(
+        &from(&app, attacker, Some(&forged("user_ada"))).await,
+        "auth_lockout",
+        "240",
+    );
     clock.set_unix_seconds(T + 60 + 240);
-    assert_ok(&from(&app, attacker, None).await);
+    from(&app, attacker, Some(&forged("user_ada")))
+        .await
+        .assert_refused("token_invalid_signature");
+}
+
+#[tokio::test]
+async fn what_signed_out_frontends_send_never_locks_an_address_out() {
+    let (app, _clock) = app_at_t(behind_proxy().var("AUTH_FAILURES_PER_MINUTE", "3")).await;
+    let office = "198.51.100.80";
+    for _ in 0..10 {
+        for signed_out in ["null", "undefined", ""] {
+            let reply = from(&app, office, Some(signed_out)).await;
+            assert_ok(&reply);
+            assert_eq!(reply.body["data"]["viewer"], Value::Null, "{}", reply.body);
+        }
+    }
+    // 30 of them, and the address has its whole lockout budget: the next bad token is a 401.
+    from(&app, office, Some(&forged("user_ada")))
+        .await
+        .assert_refused("token_invalid_signature");
 }
 
 #[tokio::test]
@@ -325,45 +351,61 @@ async fn a_jwks_outage_503_never_locks_anyone_out() {
     from(&app, "198.51.100.1", None).await.assert_anonymous();
 }
 
+/// Browsers apply no CORS to WebSockets: a page of any site can open `/graphql/ws` and send a
+/// bad token. Such failures must not spend the visitor's address's lockout budget.
 #[tokio::test]
-async fn invalid_tokens_at_websocket_init_count_and_a_locked_address_cannot_upgrade() {
+async fn websocket_init_failures_count_only_from_trusted_pages() {
     let (app, _clock) = app_at_t(behind_proxy().var("AUTH_FAILURES_PER_MINUTE", "2")).await;
-    let attacker = "198.51.100.66";
-    for _ in 0..2 {
-        let mut socket = ws_connect(&app, attacker).await.expect("upgrade");
-        use futures_util::{SinkExt, StreamExt};
-        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", forged("user_ada"))}});
-        socket
-            .send(tokio_tungstenite::tungstenite::Message::text(
-                init.to_string(),
-            ))
+    let own_origin = app.address.clone();
+    let bad_init = |address: &'static str, origin: Option<String>| {
+        let app = &app;
+        async move {
+            let mut headers = vec![
+                ("sec-websocket-protocol", "graphql-transport-ws".to_string()),
+                ("x-forwarded-for", address.to_string()),
+            ];
+            headers.extend(origin.map(|origin| ("origin", origin)));
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let mut socket = upgrade(&app.address, &headers).await.expect("upgrade");
+            send(
+                &mut socket,
+                json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", forged("user_ada"))}}),
+            )
+            .await;
+            assert_eq!(close_code(&mut socket).await, Some(4403));
+        }
+    };
+    // A foreign page: refused, not counted.
+    let visitor = "198.51.100.70";
+    for _ in 0..5 {
+        bad_init(visitor, Some("https://evil.example".into())).await;
+    }
+    from(&app, visitor, Some(&forged("user_ada")))
+        .await
+        .assert_refused("token_invalid_signature");
+
+    // This server's own page, and a client that is no browser (no Origin), count.
+    for (address, origin) in [("198.51.100.71", Some(own_origin)), ("198.51.100.72", None)] {
+        for _ in 0..2 {
+            bad_init(address, origin.clone()).await;
+        }
+        assert_limited(
+            &from(&app, address, Some(&forged("user_ada"))).await,
+            "auth_lockout",
+            "60",
+        );
+        // Locked out, the address still upgrades, and its valid tokens are served.
+        let headers = [
+            ("sec-websocket-protocol", "graphql-transport-ws"),
+            ("x-forwarded-for", address),
+        ];
+        let mut socket = upgrade(&app.address, &headers).await.expect("upgrade");
+        init(&mut socket, json!({"token": token("user_ada")})).await;
+        from(&app, address, Some(&token("user_ada")))
             .await
-            .unwrap();
-        // The server closes with 4403.
-        loop {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-                .await
-                .expect("an answer in time")
-            {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
-                    assert_eq!(u16::from(frame.expect("a close frame").code), 4403);
-                    break;
-                }
-                Some(Ok(_)) => continue,
-                other => panic!("expected a close frame, got {other:?}"),
-            }
-        }
+            .assert_signed_in_as("user_ada");
     }
-    assert_limited(&from(&app, attacker, None).await, "auth_lockout", "60");
-    let refused = ws_connect(&app, attacker).await.expect_err("refused");
-    match refused {
-        tokio_tungstenite::tungstenite::Error::Http(response) => {
-            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-            assert_eq!(response.headers()["retry-after"], "60");
-        }
-        other => panic!("expected HTTP 429, got {other}"),
-    }
-    assert!(ws_connect(&app, "198.51.100.67").await.is_ok());
 }
 
 #[tokio::test]

@@ -3,16 +3,18 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use serde_json::{Value, json};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
 use crate::test_db::Backend;
 use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
-use crate::ws_client::{connect, init, next, send, subscribe, token};
+use crate::ws_client::{close_code, connect, init, next, send, subscribe, token};
 
 async fn create_post(app: &TestApp, user_id: &str, title: &str) -> GraphqlReply {
     let query = format!(
@@ -91,17 +93,20 @@ async fn an_anonymous_subscriber_is_refused_a_guarded_subscription() {
         "subscription { ...Mine } fragment Mine on Subscription { myPostEvents { kind } }",
     )
     .await;
-    // Refused before any stream starts: one result carrying the error, then completion.
+    // Refused before any stream starts: graphql-transport-ws's `error` message, which ends
+    // the operation (no `complete` follows).
     let message = next(&mut socket).await.unwrap();
-    assert_eq!(message["type"], "next", "{message}");
-    assert_eq!(message["payload"]["data"], Value::Null, "{message}");
-    let error = &message["payload"]["errors"][0];
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "1", "{message}");
+    let error = &message["payload"][0];
     assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{message}");
-    assert_eq!(error["path"], json!(["myPostEvents"]), "{message}");
+    // Refused before anything ran: a request error, located at the field, without a path.
     assert_eq!(
-        next(&mut socket).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
+        error["locations"],
+        json!([{"line": 1, "column": 58}]),
+        "{message}"
     );
+    assert!(error.get("path").is_none(), "{message}");
     // The connection is still usable.
     subscribe(&mut socket, "2", "subscription { postPublished { title } }").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -177,10 +182,8 @@ async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
             .status(),
         204
     );
-    assert_eq!(
-        next(&mut a).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
-    );
+    // The socket itself is closed, not only its stream.
+    assert_eq!(close_code(&mut a).await, Some(4403));
 
     let revoked =
         json!({"id": "sess_user_b", "object": "session", "user_id": "user_b", "status": "revoked"});
@@ -190,8 +193,87 @@ async fn user_deleted_and_session_revoked_webhooks_end_subscriptions() {
             .status(),
         204
     );
+    assert_eq!(close_code(&mut b).await, Some(4403));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_transport_ws_answers_as_the_protocol_says() {
+    let app = spawn().await;
+    // `subscribe` before `connection_init`: 4401.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    subscribe(&mut socket, "1", "subscription { postPublished { title } }").await;
+    assert_eq!(close_code(&mut socket).await, Some(4401));
+    // Invalid JSON, or not a protocol message: 4400.
+    for garbage in [
+        "{not json",
+        r#"{"type": "bogus"}"#,
+        r#"{"type": "subscribe", "id": "1"}"#,
+    ] {
+        let mut socket = connect(&app, "graphql-transport-ws", None).await;
+        init(&mut socket, json!({})).await;
+        socket.send(Message::text(garbage)).await.expect("sent");
+        assert_eq!(close_code(&mut socket).await, Some(4400), "{garbage}");
+    }
+    // A second `connection_init`: 4429.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    send(&mut socket, json!({"type": "connection_init"})).await;
+    assert_eq!(close_code(&mut socket).await, Some(4429));
+    // An operation that fails validation: an `error` message, and the socket goes on.
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    subscribe(&mut socket, "1", "subscription { nope }").await;
+    let refused = next(&mut socket).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "1");
     assert_eq!(
-        next(&mut b).await.unwrap(),
-        json!({"type": "complete", "id": "1"})
+        refused["payload"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
     );
+    send(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "pong");
+    // No supported subprotocol: the upgrade is refused with a JSON 400.
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 400);
+            let body: serde_json::Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default()).unwrap();
+            assert_eq!(
+                body["errors"][0]["extensions"]["reason"],
+                "unsupported_subprotocol"
+            );
+        }
+        other => panic!("expected 400, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// A subscription event is resolved like a request: a field error in it is listed with its path
+/// and the field is null (the spec's rules), not silently dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_errors_of_an_event_are_listed_with_the_event() {
+    let app = spawn().await;
+    let mut socket = connect(&app, "graphql-transport-ws", None).await;
+    init(&mut socket, json!({})).await;
+    subscribe(
+        &mut socket,
+        "1",
+        "subscription { postPublished { title author { id email } } }",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    create_post(&app, "user_a", "Personal data stays private").await;
+    let event = next(&mut socket).await.unwrap();
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["postPublished"],
+        json!({"title": "Personal data stays private", "author": {"id": "user_a", "email": null}})
+    );
+    let error = &event["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "UNAUTHENTICATED", "{event}");
+    assert_eq!(error["path"], json!(["postPublished", "author", "email"]));
 }

@@ -43,7 +43,7 @@ async fn seed(db: &DatabaseConnection, count: usize) {
 
 on_every_backend!(
     me_is_provisioned_from_clerk_before_the_webhook_arrives,
-    me_is_null_for_a_deleted_user_and_refused_anonymously,
+    me_for_deleted_unknown_and_anonymous_viewers,
     user_by_id,
     users_pages_through_everyone_for_admins_only,
     users_rejects_bad_arguments,
@@ -101,7 +101,7 @@ async fn me_is_provisioned_from_clerk_before_the_webhook_arrives(backend: Backen
     assert_eq!(app.clerk.users_calls(), 1);
 }
 
-async fn me_is_null_for_a_deleted_user_and_refused_anonymously(backend: Backend) {
+async fn me_for_deleted_unknown_and_anonymous_viewers(backend: Backend) {
     let app = spawn_app_on(backend).await;
     let reply = app.post_graphql("{ me { id } health }", &[]).await;
     assert_eq!(reply.code(), Some("UNAUTHENTICATED"), "{}", reply.body);
@@ -114,9 +114,10 @@ async fn me_is_null_for_a_deleted_user_and_refused_anonymously(backend: Backend)
         .deliver("msg_del", &event("user.deleted", deleted))
         .await;
     assert_eq!(response.status(), 204);
-    let reply = as_user(&app, "user_gone", "{ me { id } }").await;
-    assert_eq!(reply.body["data"], json!({"me": null}), "{}", reply.body);
-    assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    // The deleted user's tokens are refused from then on.
+    as_user(&app, "user_gone", "{ me { id } }")
+        .await
+        .assert_refused("session_revoked");
 
     // A token for a user Clerk does not know: null, no row.
     let reply = as_user(&app, "user_unknown", "{ me { id } }").await;
@@ -137,12 +138,15 @@ async fn user_by_id(backend: Backend) {
     seed(&db, 2).await;
     let query = r#"{ a: user(id: "user_001") { id firstName } b: user(id: "user_nobody") { id } }"#;
     let reply = as_user(&app, "user_000", query).await;
+    // Another user's first name is personal data: null, FORBIDDEN (tests/api/personal_data.rs).
     assert_eq!(
         reply.body["data"],
-        json!({"a": {"id": "user_001", "firstName": "Ada"}, "b": null}),
+        json!({"a": {"id": "user_001", "firstName": null}, "b": null}),
         "{}",
         reply.body
     );
+    assert_eq!(reply.code(), Some("FORBIDDEN"), "{}", reply.body);
+    assert_eq!(reply.body["errors"][0]["path"], json!(["a", "firstName"]));
     let reply = app.post_graphql(query, &[]).await;
     assert_eq!(reply.code(), Some("UNAUTHENTICATED"));
     assert_eq!(reply.body["data"], json!({"a": null, "b": null}));

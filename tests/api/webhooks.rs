@@ -1,4 +1,4 @@
-//! `POST /webhooks/clerk` (DESIGN §8, issue 4): signatures, ordering, dedupe, outages. Each
+//! `POST /webhooks/clerk` (ARCHITECTURE §8, issue 4): signatures, ordering, dedupe, outages. Each
 //! database test runs on SQLite and on PostgreSQL.
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Message, protocol::CloseFrame};
 
 use crate::helpers::TestApp;
@@ -26,21 +26,60 @@ pub fn token(user_id: &str) -> String {
 }
 
 pub async fn connect(app: &TestApp, protocol: &str, cookie: Option<&str>) -> Socket {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut headers = vec![("sec-websocket-protocol", protocol)];
+    headers.extend(cookie.map(|cookie| ("cookie", cookie)));
+    upgrade(&app.address, &headers).await.expect("upgrade")
+}
+
+/// The upgrade of `/graphql/ws` on the server at `base` (`http://…`) with these request headers.
+pub async fn upgrade(
+    base: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let url = format!("{}/graphql/ws", base.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
-    let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_str(protocol).unwrap(),
-    );
-    if let Some(cookie) = cookie {
-        headers.insert("cookie", HeaderValue::from_str(cookie).unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
     }
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    let (socket, response) = tokio_tungstenite::connect_async(request).await?;
+    if let Some((_, protocol)) = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+    {
+        assert_eq!(response.headers()["sec-websocket-protocol"], *protocol);
+    }
+    Ok(socket)
+}
+
+/// A graphql-transport-ws connection, initialised with `payload`.
+pub async fn signed_in(app: &TestApp, payload: Value) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws", None).await;
+    init(&mut socket, payload).await;
     socket
+}
+
+/// Waits for the server to close the connection; the close code, `None` without a frame.
+pub async fn close_code(socket: &mut Socket) -> Option<u16> {
+    loop {
+        match next(socket).await {
+            Ok(_) => continue,
+            Err(frame) => return frame.map(|frame| u16::from(frame.code)),
+        }
+    }
+}
+
+/// A ping (with `payload`) answered by a pong: the connection is open and well.
+pub async fn ping(socket: &mut Socket, payload: Value) {
+    send(socket, json!({"type": "ping", "payload": payload})).await;
+    let answer = next(socket).await;
+    assert_eq!(
+        answer.as_ref().ok().map(|m| &m["type"]),
+        Some(&json!("pong")),
+        "{answer:?}"
+    );
 }
 
 pub async fn send(socket: &mut Socket, message: Value) {
@@ -87,4 +126,3 @@ pub async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
     )
     .await;
 }
-

@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { createSign, generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -22,6 +22,23 @@ const TIMEOUT_MS = 15_000;
 
 const ADMIN_QUERY = '{ viewer { userId role } adminNote { id text } }';
 const ANONYMOUS_QUERY = '{ adminNote { id } }';
+
+// A query without its comments, on one line, for comparing two spellings of it.
+const normalised = (query) =>
+  query
+    .replace(/#.*$/gm, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+
+// The example query of the README's quick start: the playground's default in dev mode.
+function readmeExampleQuery() {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const example = /the example query\s+`(\{[^`]+\})`/.exec(readme);
+  if (!example) {
+    throw new Error('README.md: the quick start\'s "the example query `{ … }`" is missing');
+  }
+  return example[1];
+}
 
 const base64url = (data) => Buffer.from(data).toString('base64url');
 
@@ -107,6 +124,17 @@ async function editorText(page, container) {
   return page
     .locator(`${container} .CodeMirror`)
     .evaluate((editor) => editor.CodeMirror.getValue());
+}
+
+// Lines of the CodeMirror editor inside `container` that end beyond its visible right edge, so
+// that a reader of the window would see them cut off.
+async function linesCutOff(page, container) {
+  return page.locator(`${container} .CodeMirror`).evaluate((editor) => {
+    const right = editor.getBoundingClientRect().right;
+    return [...editor.querySelectorAll('.CodeMirror-line > span')]
+      .filter((line) => line.getBoundingClientRect().right > right)
+      .map((line) => line.textContent);
+  });
 }
 
 async function run(page, expected) {
@@ -217,6 +245,9 @@ async function main() {
     if (await page.locator('#notice').isVisible()) {
       failures.push('a dev-mode notice is shown without dev mode');
     }
+    for (const line of await linesCutOff(page, '.graphiql-query-editor')) {
+      failures.push(`the default query's line is cut off at 1400 px: ${line}`);
+    }
 
     // Anonymous: the admin note is refused.
     await fillEditor(page, '.graphiql-query-editor', ANONYMOUS_QUERY);
@@ -273,12 +304,24 @@ async function main() {
     if (!(await devPage.locator('#notice', { hasText: 'development token' }).isVisible())) {
       failures.push('dev mode: the notice is not visible');
     }
-    await fillEditor(devPage, '.graphiql-query-editor', ADMIN_QUERY);
-    const devResult = await run(devPage, ['user_dev_1', 'the admin note']);
-    if (devResult.includes('FORBIDDEN') || devResult.includes('UNAUTHENTICATED')) {
-      failures.push(`dev mode: the admin query answered an error: ${devResult}`);
+    // The README's example query is already there, readable, and runs as it is.
+    await devPage.locator('.graphiql-query-editor .CodeMirror').waitFor({ timeout: TIMEOUT_MS });
+    const defaultQuery = await editorText(devPage, '.graphiql-query-editor');
+    const readmeQuery = readmeExampleQuery();
+    if (normalised(defaultQuery) !== normalised(readmeQuery)) {
+      failures.push(`dev mode: the default query is not the README's ${readmeQuery}:\n${defaultQuery}`);
     }
-    console.log('dev mode: dev token pre-filled, notice shown, user_dev_1 and the admin note shown');
+    for (const line of await linesCutOff(devPage, '.graphiql-query-editor')) {
+      failures.push(`dev mode: the default query's line is cut off at 1400 px: ${line}`);
+    }
+    const devResult = await run(devPage, ['user_dev_1', 'the admin note', 'dev@example.com']);
+    if (devResult.includes('FORBIDDEN') || devResult.includes('UNAUTHENTICATED')) {
+      failures.push(`dev mode: the default query answered an error: ${devResult}`);
+    }
+    console.log(
+      'dev mode: dev token pre-filled, notice shown, the README query by default, ' +
+        'user_dev_1, the admin note and dev@example.com shown',
+    );
     await devPage.screenshot({ path: DEV_SCREENSHOT, fullPage: true });
     await devPage.close();
 

@@ -1,6 +1,10 @@
 //! The HTTP server: router, layers, start-up and graceful shutdown.
 
-use std::future::{Future, IntoFuture};
+mod connections;
+
+use connections::Connections;
+
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_graphql::Data;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router, middleware};
@@ -16,7 +20,6 @@ use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -28,8 +31,9 @@ use crate::auth::Viewer;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
-use crate::auth::middleware::{Authentication, authenticate};
+use crate::auth::middleware::{Authentication, Authenticator, authenticate};
 use crate::auth::revocation::Revocations;
+use crate::auth::token::TokenSource;
 use crate::auth::verifier::ClaimRules;
 use crate::authz::AppRoleSource;
 use crate::clerk::{
@@ -37,11 +41,12 @@ use crate::clerk::{
 };
 use crate::config::Config;
 use crate::db;
-use crate::graphql::{AppSchema, SchemaOptions, build_schema, user_rows};
+use crate::graphql::{AppSchema, ExecutionDeadline, SchemaOptions, build_schema, user_rows};
 use crate::graphql_http::csrf::CsrfPolicy;
 use crate::graphql_http::{self, Gate};
 use crate::playground::DevTokenMinter;
 use crate::posts::PostEvents;
+use crate::rate_limit::slots::ConnectionSlots;
 use crate::rate_limit::{self, RateLimiter};
 use crate::webhooks::{Retention, SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
@@ -50,7 +55,7 @@ use crate::websocket::{self, WsState};
 struct AppState {
     schema: AppSchema,
     db: DatabaseConnection,
-    verifier: Arc<Verifier>,
+    authenticator: Authenticator,
     /// Clerk users, when a secret key is configured.
     users: Option<Arc<UserCache>>,
     /// `GRAPHQL_MAX_BODY_BYTES`.
@@ -86,6 +91,7 @@ impl Default for BuildOptions {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    connections: Connections,
     /// The `webhook_events` clean-up, running while the server does.
     retention: Retention,
 }
@@ -127,13 +133,12 @@ impl Application {
             }
         }
         let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
-        let revocations = Revocations::default();
+        let revocations = verifier.revocations().clone();
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
             post_events: PostEvents::default(),
-            revocations: revocations.clone(),
             limits: config.graphql_limits.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
@@ -153,7 +158,10 @@ impl Application {
         let state = AppState {
             schema,
             db,
-            verifier,
+            authenticator: Authenticator {
+                tokens: TokenSource::new(config.clerk.publishable_key.as_deref()),
+                verifier,
+            },
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
             rate_limits: Arc::new(RateLimiter::new(&config.rate_limits, Arc::clone(&clock))),
@@ -170,9 +178,14 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address} (HOST, PORT)"))?;
+        let connections = Connections::new(
+            config.http_limits.clone(),
+            config.rate_limits.trusted_proxies.clone(),
+        );
         Ok(Self {
             listener,
             router,
+            connections,
             retention,
         })
     }
@@ -191,29 +204,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let cleanup = tokio::spawn(self.retention.run());
-        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping.send(());
-        });
-        let deadline = async move {
-            match stopped.await {
-                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
-                Err(_) => std::future::pending().await,
-            }
-        };
-        let result = tokio::select! {
-            result = server.into_future() => result,
-            () = deadline => {
-                tracing::warn!(grace = ?SHUTDOWN_GRACE, "requests still in flight after the shutdown grace period: stopping anyway");
-                Ok(())
-            }
-        };
+        let result = self
+            .connections
+            .serve(self.listener, self.router, shutdown, SHUTDOWN_GRACE)
+            .await;
         cleanup.abort();
         result
     }
@@ -293,7 +287,7 @@ fn router(
     // Inner to outer: the gate (playground page, 415, then authentication), the deadline over
     // all of it. `GET /graphql` is the playground page without `query`, a query with it.
     let gate = GraphqlGate {
-        verifier: Arc::clone(&state.verifier),
+        authenticator: state.authenticator.clone(),
         playground: playground.clone(),
     };
     let graphql = get(graphql_get)
@@ -316,25 +310,50 @@ fn router(
         ));
     let request_id = HeaderName::from_static("x-request-id");
 
-    let users = state.users.clone();
     let rate_limits = Arc::clone(&state.rate_limits);
+    let csrf = Arc::new(CsrfPolicy::new(
+        &config.cors_allowed_origins,
+        state.authenticator.tokens.clone(),
+    ));
+    let socket_data = {
+        let (db, users, timeout) = (state.db.clone(), state.users.clone(), limits.timeout);
+        Arc::new(move |data: &mut Data, viewer: Option<Arc<Viewer>>| {
+            insert_request_data(data, &db, users.as_ref(), viewer, Lifetime::Socket);
+            // Over HTTP the deadline middleware bounds a request; a socket's queries and
+            // mutations get the same bound from the schema's extension.
+            data.insert(ExecutionDeadline(timeout));
+        })
+    };
     let ws = WsState {
         schema: state.schema.clone(),
-        verifier: Arc::clone(&state.verifier),
-        viewer_data: Arc::new(move |data, viewer| insert_viewer_data(data, users.as_ref(), viewer)),
+        authenticator: state.authenticator.clone(),
+        request_data: socket_data,
         rate_limits: Arc::clone(&rate_limits),
+        slots: Arc::new(ConnectionSlots::new(
+            config.websocket_limits.max_connections_per_ip,
+            config.websocket_limits.max_connections,
+        )),
+        origins: Arc::clone(&csrf),
+        max_message_bytes: limits.max_body_bytes,
+        max_operations: config.websocket_limits.max_subscriptions,
     };
-    let mut router = Router::new()
-        .route("/graphql", graphql)
-        .route(
-            "/graphql/ws",
-            get(websocket::upgrade)
-                .with_state(ws)
-                .route_layer(middleware::from_fn_with_state(
-                    Arc::clone(&rate_limits),
-                    rate_limit::middleware::address,
-                )),
-        )
+    let mut router = Router::new().route("/graphql", graphql).route(
+        "/graphql/ws",
+        get(websocket::upgrade)
+            .with_state(ws)
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(&rate_limits),
+                rate_limit::middleware::address,
+            )),
+    );
+    if !config.cors_allowed_origins.is_empty() {
+        // On the GraphQL routes only (see `graphql_http::cors`).
+        router = router.layer(graphql_http::cors::layer(
+            &config.cors_allowed_origins,
+            &config.cors_allowed_headers,
+        ));
+    }
+    let mut router = router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(state);
@@ -354,24 +373,13 @@ fn router(
     router = router
         .layer(middleware::from_fn(graphql_http::guards::catch_panic))
         .layer(middleware::from_fn_with_state(
-            Arc::new(CsrfPolicy::new(&config.cors_allowed_origins)),
+            csrf,
             graphql_http::csrf::protect,
         ))
-        .layer(middleware::from_fn(graphql_http::negotiate_content_type));
-    if !config.cors_allowed_origins.is_empty() {
-        let origins: Vec<HeaderValue> = config
-            .cors_allowed_origins
-            .iter()
-            .filter_map(|origin| HeaderValue::from_str(origin).ok())
-            .collect();
-        router = router.layer(
-            CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                .max_age(Duration::from_secs(600)),
-        );
-    }
+        .layer(middleware::from_fn(graphql_http::negotiate_content_type))
+        .layer(middleware::from_fn(
+            graphql_http::unread_body::close_when_body_unread,
+        ));
     router.layer(
         ServiceBuilder::new()
             // On every response: no MIME sniffing of JSON into something executable, and no
@@ -389,6 +397,9 @@ fn router(
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]))
+            .layer(middleware::from_fn(
+                graphql_http::guards::sanitize_request_id,
+            ))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -421,7 +432,7 @@ fn router(
 
 #[derive(Clone)]
 struct GraphqlGate {
-    verifier: Arc<Verifier>,
+    authenticator: Authenticator,
     /// The playground's router, when it is on: it answers `GET /graphql` without `query`.
     playground: Option<Router>,
 }
@@ -445,7 +456,7 @@ async fn graphql_gate(
             }
             None => graphql_http::no_playground(),
         },
-        Gate::Execute => authenticate(State(gate.verifier), request, next).await,
+        Gate::Execute => authenticate(State(gate.authenticator), request, next).await,
     }
 }
 
@@ -481,18 +492,45 @@ async fn execute(
     mut request: async_graphql::Request,
     request_id: Option<String>,
 ) -> Response {
-    // Per request: its memo lives as long as the request, never across users.
-    request.data.insert(Arc::new(user_rows(state.db.clone())));
-    if let Some(viewer) = authentication.0 {
-        insert_viewer_data(&mut request.data, state.users.as_ref(), viewer);
-    }
+    insert_request_data(
+        &mut request.data,
+        &state.db,
+        state.users.as_ref(),
+        authentication.0,
+        Lifetime::Request,
+    );
     let response = state.schema.execute(request).await;
     graphql_http::respond(response, request_id.as_deref())
 }
 
-/// The signed-in viewer and what resolves their Clerk data. The Clerk loader keeps no memo (the
-/// process-wide cache behind it does), so this is also safe for a WebSocket connection's life.
-fn insert_viewer_data(data: &mut Data, users: Option<&Arc<UserCache>>, viewer: Arc<Viewer>) {
+/// How long an execution's data lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lifetime {
+    /// One HTTP request.
+    Request,
+    /// An operation on a socket: a subscription may run for hours.
+    Socket,
+}
+
+/// What resolvers need besides the schema: the loader of user rows, and the signed-in viewer
+/// with what resolves their Clerk data. The Clerk loader keeps no memo (the process-wide cache
+/// behind it does); the user-row loader keeps one for a request only, never across users or for
+/// a subscription's life (it would serve rows that changed since).
+fn insert_request_data(
+    data: &mut Data,
+    db: &DatabaseConnection,
+    users: Option<&Arc<UserCache>>,
+    viewer: Option<Arc<Viewer>>,
+    lifetime: Lifetime,
+) {
+    let rows = user_rows(db.clone());
+    if lifetime == Lifetime::Socket {
+        rows.enable_all_cache(false);
+    }
+    data.insert(Arc::new(rows));
+    let Some(viewer) = viewer else {
+        return;
+    };
     data.insert(viewer);
     if let Some(users) = users {
         // Batches one request's lookups; the cache spares Clerk repeated calls.
@@ -513,7 +551,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.db.ping())
         .await
         .is_ok_and(|ping| ping.is_ok());
-    let jwks = match state.verifier.key_source() {
+    let jwks = match state.authenticator.verifier.key_source() {
         KeySource::Jwks(cache) => Some(cache.is_loaded()),
         _ => None,
     };
