@@ -189,12 +189,21 @@ pub struct HttpLimits {
 }
 
 impl Default for HttpLimits {
+    /// The connection bounds follow the process's file-descriptor limit (`ulimit -n`): a bound
+    /// above it would let `accept` fail for everyone before the bound refuses anyone. 128
+    /// descriptors stay for the database pool, WebSockets' outgoing calls, files and logs; one
+    /// address gets at most a quarter, so that one client cannot hold every place.
     fn default() -> Self {
+        let descriptors =
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+        let max_connections = usize::try_from(descriptors.saturating_sub(128))
+            .unwrap_or(usize::MAX)
+            .clamp(64, 10_000);
         Self {
             header_read_timeout: Duration::from_secs(10),
             // Browsers open up to 6 connections to a host: room for an office behind one address.
-            max_connections_per_ip: 512,
-            max_connections: 10_000,
+            max_connections_per_ip: (max_connections / 4).min(512),
+            max_connections,
         }
     }
 }
@@ -663,13 +672,15 @@ fn parse_http_limits(p: &mut Parser<'_>) -> HttpLimits {
         })
         .unwrap_or(default)
     };
+    let max_connections = count("HTTP_MAX_CONNECTIONS", defaults.max_connections);
+    let max_connections_per_ip = count(
+        "HTTP_MAX_CONNECTIONS_PER_IP",
+        (max_connections / 4).clamp(1, 512),
+    );
     HttpLimits {
         header_read_timeout,
-        max_connections_per_ip: count(
-            "HTTP_MAX_CONNECTIONS_PER_IP",
-            defaults.max_connections_per_ip,
-        ),
-        max_connections: count("HTTP_MAX_CONNECTIONS", defaults.max_connections),
+        max_connections_per_ip,
+        max_connections,
     }
 }
 
