@@ -1,6 +1,8 @@
 //! The signed-in user as the rest of the server sees it: Clerk's v1 and v2 session claims
 //! normalised into one type, so that resolvers and directives never look at raw claims.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::org_permissions;
@@ -20,6 +22,15 @@ pub struct Viewer {
     pub custom_claims: Map<String, Value>,
     /// `exp`, in Unix seconds.
     pub expires_at: i64,
+}
+
+/// What a valid token means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verified {
+    SignedIn(Arc<Viewer>),
+    /// `sts: "pending"`: a real session with an unfinished task (e.g. choose an organisation).
+    /// Clerk treats it as signed out; so do we.
+    Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

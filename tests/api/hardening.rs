@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clerk_graphql::auth::clock::FixedClock;
+use clerk_graphql::config::RetentionSettings;
 use clerk_graphql::db::{self, posts, webhook_events};
-use clerk_graphql::webhooks::RetentionSettings;
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clerk_graphql::auth::clock::Clock;
+use clerk_graphql::config::RetentionSettings;
 use clerk_graphql::config::{Config, JwksSettings};
 use clerk_graphql::server::{Application, BuildOptions, StatementObserver};
-use clerk_graphql::webhooks::RetentionSettings;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};

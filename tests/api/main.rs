@@ -20,6 +20,7 @@ mod hardening;
 mod hardening_documents;
 mod http;
 mod key_source;
+mod layers;
 mod limits;
 mod log_hygiene;
 mod outages;
