@@ -11,6 +11,7 @@ pub mod net;
 pub mod playground;
 pub mod posts;
 pub mod rate_limit;
+pub mod schema;
 pub mod server;
 pub mod telemetry;
 pub mod users;

@@ -1,8 +1,7 @@
-//! Database connection, migrations and the sea-orm entities.
+//! Database connection, migrations at start-up, and the `webhook_events` entity. A domain's own
+//! entity lives in its folder (`users::entity`, `posts::entity`).
 
-pub mod posts;
 mod sqlite_memory;
-pub mod users;
 pub mod webhook_events;
 
 use std::time::Duration;

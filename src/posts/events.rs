@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OnceCell, broadcast};
 
-use crate::db::posts::Model as Post;
-use crate::db::users::Model as User;
+use crate::posts::entity::Model as Post;
+use crate::users::entity::Model as User;
 
 /// The author of an event's post (`None`: deleted), loaded at most once per event.
 pub type SharedAuthor = Arc<OnceCell<Option<Arc<User>>>>;

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::posts::{ActiveModel, Column, Entity as Posts, Model as Post};
+use crate::posts::entity::{ActiveModel, Column, Entity as Posts, Model as Post};
 
 pub struct NewPost {
     pub title: String,

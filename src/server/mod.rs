@@ -40,14 +40,16 @@ use crate::clerk::{
 };
 use crate::config::Config;
 use crate::db;
-use crate::graphql::{AppSchema, ExecutionDeadline, SchemaOptions, build_schema, user_rows};
+use crate::graphql::ExecutionDeadline;
 use crate::http::authentication::{Authentication, Authenticator, authenticate};
 use crate::http::csrf::CsrfPolicy;
 use crate::http::{self, graphql::Gate};
 use crate::playground::DevTokenMinter;
-use crate::posts::PostEvents;
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::slots::ConnectionSlots;
+use crate::schema::{AppSchema, SchemaOptions, build_schema};
+use crate::users::UserEvents;
+use crate::users::loaders::user_rows;
 use crate::webhooks::{Retention, SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
 
@@ -134,11 +136,12 @@ impl Application {
         }
         let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
         let revocations = verifier.revocations().clone();
+        let user_events = UserEvents::default();
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
-            post_events: PostEvents::default(),
+            user_events: user_events.clone(),
             limits: config.graphql_limits.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
@@ -149,7 +152,7 @@ impl Application {
             );
             Arc::new(UserCache::new(client, UserCacheSettings::default()))
         });
-        let webhooks = webhook_state(&config, &db, &clock, &users, &revocations);
+        let webhooks = webhook_state(&config, &db, &clock, &users, &revocations, &user_events);
         let retention = Retention::new(
             db.clone(),
             Arc::clone(&clock),
@@ -258,6 +261,7 @@ fn webhook_state(
     clock: &Arc<dyn Clock>,
     users: &Option<Arc<UserCache>>,
     revocations: &Revocations,
+    user_events: &UserEvents,
 ) -> Option<WebhookState> {
     let keys = SigningKeys::new(&config.clerk.webhook_signing_secrets);
     if keys.is_empty() {
@@ -270,6 +274,7 @@ fn webhook_state(
         clock: Arc::clone(clock),
         users: users.clone(),
         revocations: revocations.clone(),
+        user_events: user_events.clone(),
     })
 }
 

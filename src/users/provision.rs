@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::auth::Viewer;
 use crate::clerk::{ClerkError, ClerkUser, ClerkUserLoader, EmailAddress};
-use crate::db::users::{Entity as Users, Model as User};
+use crate::users::entity::{Entity as Users, Model as User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {

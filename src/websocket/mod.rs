@@ -39,11 +39,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Viewer;
-use crate::graphql::AppSchema;
 use crate::http::authentication::Authenticator;
 use crate::http::csrf::CsrfPolicy;
 use crate::rate_limit::slots::{self, ConnectionSlots};
 use crate::rate_limit::{ClientIp, RateLimiter};
+use crate::schema::AppSchema;
 
 pub use protocol::Protocol;
 

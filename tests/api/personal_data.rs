@@ -487,7 +487,7 @@ on_every_backend!(
 
 /// Every field the SDL marks `@ownerOrRole(role: …)`, as `(type, field, role)`; each nullable.
 fn marked_fields() -> Vec<(String, String, String)> {
-    let sdl = clerk_graphql::graphql::sdl();
+    let sdl = clerk_graphql::schema::sdl();
     let mut marked = Vec::new();
     let mut current_type = None;
     for line in sdl.lines() {

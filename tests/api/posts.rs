@@ -298,15 +298,15 @@ async fn drafts_are_seen_by_their_author_only(backend: Backend) {
         json!({"a": {"title": "Public"}, "b": {"title": "Draft"}})
     );
 
-    let mine = r#"{ user(id: "user_author") { posts { nodes { title published } } } }"#;
+    let mine = r#"{ posts(authorId: "user_author") { nodes { title published } } }"#;
     let reply = as_user(&app, "user_author", mine).await;
     assert_eq!(
-        reply.body["data"]["user"]["posts"]["nodes"],
+        reply.body["data"]["posts"]["nodes"],
         json!([{"title": "Draft", "published": false}, {"title": "Public", "published": true}])
     );
     let reply = as_user(&app, "user_other", mine).await;
     assert_eq!(
-        reply.body["data"]["user"]["posts"]["nodes"],
+        reply.body["data"]["posts"]["nodes"],
         json!([{"title": "Public", "published": true}])
     );
 }

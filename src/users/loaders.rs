@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
-use crate::db::users::{Column, Entity as Users, Model as User};
+use crate::users::entity::{Column, Entity as Users, Model as User};
 
 /// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch. Shared rows: the
 /// loader hands out a copy per request for a key, and a page's posts often share authors.
