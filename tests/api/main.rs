@@ -28,6 +28,7 @@ mod personal_data;
 mod playground;
 mod post_events;
 mod posts;
+mod posts_http;
 mod properties;
 mod rate_limits;
 mod schema_file;
