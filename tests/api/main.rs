@@ -29,6 +29,7 @@ mod playground;
 mod post_events;
 mod posts;
 mod posts_http;
+mod posts_personal_data;
 mod properties;
 mod rate_limits;
 mod schema_file;
