@@ -232,11 +232,6 @@ pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xm
 pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
 
 impl TestApp {
-    /// How many statements the application has run on its database so far.
-    pub fn statements_run(&self) -> usize {
-        self.statement_log.lock().unwrap().len()
-    }
-
     /// `POST /graphql` as a current client sends it: `Accept: application/graphql-response+json`
     /// unless `headers` name another `Accept`.
     pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {

@@ -14,7 +14,6 @@ use crate::fake_clerk::{UsersFault, clerk_user_json};
 use crate::helpers::{GraphqlReply, TestApp, spawn_app_on};
 use crate::test_db::{Backend, on_every_backend};
 use crate::tokens::{TestKey, session_claims, with};
-use crate::ws_client::{Socket, connect, init};
 
 /// The personal fields of `User`, as the SDL marks them.
 pub(crate) const PERSONAL: [&str; 8] = [
@@ -88,7 +87,7 @@ impl Who {
         Some(TestKey::primary().sign(&claims))
     }
 
-    fn authorization(self) -> Option<String> {
+    pub(crate) fn authorization(self) -> Option<String> {
         self.token().map(|token| format!("Bearer {token}"))
     }
 
@@ -201,7 +200,7 @@ pub(crate) struct Path {
     /// The error path of a field of that `User`, without the field.
     pub(crate) error_path: Value,
     /// The root field's own mark, which may refuse the whole `User`.
-    pub(crate) gate: Gate,
+    pub(crate) gate: Option<Gate>,
     /// `me`: the user read is the viewer; otherwise it is the owner.
     pub(crate) reads_viewer: bool,
     pub(crate) aliased: bool,
@@ -210,7 +209,6 @@ pub(crate) struct Path {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Gate {
-    None,
     SignedIn,
     Admin,
 }
@@ -221,7 +219,7 @@ pub(crate) fn path(
     query: String,
     pointer: &'static str,
     error_path: Value,
-    gate: Gate,
+    gate: Option<Gate>,
     reads_viewer: bool,
 ) -> Path {
     Path {
@@ -245,7 +243,7 @@ fn user_paths() -> Vec<Path> {
             format!(r#"{{ user(id: "{OWNER}") {{ {fields} }} }}"#),
             "/user",
             json!(["user"]),
-            Gate::SignedIn,
+            Some(Gate::SignedIn),
             false,
         ),
         path(
@@ -253,7 +251,7 @@ fn user_paths() -> Vec<Path> {
             format!(r#"{{ users(search: "{OWNER}") {{ nodes {{ {fields} }} }} }}"#),
             "/users/nodes/0",
             json!(["users", "nodes", 0]),
-            Gate::Admin,
+            Some(Gate::Admin),
             false,
         ),
         path(
@@ -261,7 +259,7 @@ fn user_paths() -> Vec<Path> {
             format!("{{ me {{ {fields} }} }}"),
             "/me",
             json!(["me"]),
-            Gate::SignedIn,
+            Some(Gate::SignedIn),
             true,
         ),
         Path {
@@ -274,7 +272,7 @@ fn user_paths() -> Vec<Path> {
                 ),
                 "/someone",
                 json!(["someone"]),
-                Gate::SignedIn,
+                Some(Gate::SignedIn),
                 false,
             )
         },
@@ -285,7 +283,7 @@ fn user_paths() -> Vec<Path> {
                 format!(r#"{{ user(id: "{OWNER}") {{ {fields} }} }}"#),
                 "/user",
                 json!(["user"]),
-                Gate::SignedIn,
+                Some(Gate::SignedIn),
                 false,
             )
         },
@@ -329,8 +327,8 @@ pub(crate) async fn check_every_viewer(app: &TestApp, paths: Vec<Path>) {
             let errors = reply.body["errors"].as_array().cloned().unwrap_or_default();
 
             let refused = match (path.gate, who) {
-                (Gate::SignedIn | Gate::Admin, Who::Anonymous) => Some("UNAUTHENTICATED"),
-                (Gate::Admin, who) if !who.is_admin() => Some("FORBIDDEN"),
+                (Some(Gate::SignedIn | Gate::Admin), Who::Anonymous) => Some("UNAUTHENTICATED"),
+                (Some(Gate::Admin), who) if !who.is_admin() => Some("FORBIDDEN"),
                 _ => None,
             };
             if let Some(code) = refused {
@@ -535,14 +533,4 @@ async fn every_marked_field_of_the_schema_is_enforced() {
                 });
         assert!(denied_on_the_way, "{context}: {}", reply.body);
     }
-}
-
-pub(crate) async fn open_socket(app: &TestApp, who: Who) -> Socket {
-    let mut socket = connect(app, "graphql-transport-ws", None).await;
-    let payload = match who.authorization() {
-        Some(authorization) => json!({ "Authorization": authorization }),
-        None => json!({}),
-    };
-    init(&mut socket, payload).await;
-    socket
 }

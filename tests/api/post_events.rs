@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, TestApp, spawn_app_on, spawn_app_with};
+use crate::posts::statements_run;
 use crate::test_db::Backend;
 use crate::ws_client::{connect, init, next, send, signed_in, subscribe, token};
 
@@ -166,7 +167,7 @@ async fn one_event_to_1000_subscribers() {
         sockets.push(socket);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let statements_before = app.statements_run();
+    let statements_before = statements_run(&app);
     let started = Instant::now();
     create_post(&app, &token, "To everyone").await;
     let mut delivered = 0;

@@ -10,13 +10,13 @@ use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 use crate::fake_clerk::clerk_user_json;
-use crate::helpers::GraphqlReply;
+use crate::helpers::{GraphqlReply, TestApp};
 use crate::personal_data::{
-    Gate, OWNER, PERSONAL, Path, VIEWERS, Who, check_every_viewer, full_profile, open_socket, path,
-    post_as, public_profile, seed_user, selection, spawn,
+    OWNER, PERSONAL, Path, VIEWERS, Who, check_every_viewer, full_profile, path, post_as,
+    public_profile, seed_user, selection, spawn,
 };
 use crate::test_db::{Backend, on_every_backend};
-use crate::ws_client::{Socket, next, subscribe};
+use crate::ws_client::{Socket, connect, init, next, subscribe};
 
 fn post_paths(post_id: &str) -> Vec<Path> {
     let fields = selection(false);
@@ -26,7 +26,7 @@ fn post_paths(post_id: &str) -> Vec<Path> {
             format!("{{ posts {{ nodes {{ author {{ {fields} }} }} }} }}"),
             "/posts/nodes/0/author",
             json!(["posts", "nodes", 0, "author"]),
-            Gate::None,
+            None,
             false,
         ),
         path(
@@ -34,7 +34,7 @@ fn post_paths(post_id: &str) -> Vec<Path> {
             format!(r#"{{ post(id: "{post_id}") {{ author {{ {fields} }} }} }}"#),
             "/post/author",
             json!(["post", "author"]),
-            Gate::None,
+            None,
             false,
         ),
         Path {
@@ -48,7 +48,7 @@ fn post_paths(post_id: &str) -> Vec<Path> {
                 ),
                 "/list/nodes/0/writer",
                 json!(["list", "nodes", 0, "writer"]),
-                Gate::None,
+                None,
                 false,
             )
         },
@@ -59,7 +59,7 @@ fn post_paths(post_id: &str) -> Vec<Path> {
                 format!(r#"{{ post(id: "{post_id}") {{ author {{ {fields} }} }} }}"#),
                 "/post/author",
                 json!(["post", "author"]),
-                Gate::None,
+                None,
                 false,
             )
         },
@@ -232,4 +232,14 @@ async fn subscription_payloads_follow_the_rule() {
             "{message}"
         );
     }
+}
+
+async fn open_socket(app: &TestApp, who: Who) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws", None).await;
+    let payload = match who.authorization() {
+        Some(authorization) => json!({ "Authorization": authorization }),
+        None => json!({}),
+    };
+    init(&mut socket, payload).await;
+    socket
 }
