@@ -234,7 +234,7 @@ pub(crate) fn path(
     }
 }
 
-/// The users slice's ways to a `User`; the posts slice adds its own (`posts_personal_data.rs`).
+/// The users slice's ways to a `User`; the posts slice adds its own (`posts/personal_data.rs`).
 fn user_paths() -> Vec<Path> {
     let fields = selection(false);
     vec![

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::statements_run;
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, TestApp, spawn_app_on, spawn_app_with};
-use crate::posts::statements_run;
 use crate::test_db::Backend;
 use crate::ws_client::{connect, init, next, send, signed_in, subscribe, token};
 
