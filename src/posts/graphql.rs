@@ -24,7 +24,7 @@ use crate::authz::directives::auth;
 use crate::clerk::ClerkUserLoader;
 use crate::graphql::access::has_app_role;
 use crate::graphql::pagination::page_size;
-use crate::graphql::{broadcast, database, errors};
+use crate::graphql::{database, errors};
 use crate::users::entity::Model as User;
 use crate::users::graphql::{UserObject, provisioning_error};
 use crate::users::loaders::UserRows;
@@ -400,7 +400,9 @@ pub struct PostSubscription;
 impl PostSubscription {
     /// Posts as they are published. Public.
     async fn post_published(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PostObject>> {
-        let events = broadcast::events(ctx.data::<PostEvents>()?.subscribe())
+        let events = ctx
+            .data::<PostEvents>()?
+            .stream()
             .filter(|event| std::future::ready(event.kind == PostEventKind::Published))
             .map(PostObject::from);
         Ok(events)
@@ -413,7 +415,9 @@ impl PostSubscription {
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = PostEventObject>> {
         let author = ctx.data::<Arc<Viewer>>()?.user_id.clone();
-        let events = broadcast::events(ctx.data::<PostEvents>()?.subscribe())
+        let events = ctx
+            .data::<PostEvents>()?
+            .stream()
             .filter(move |event| std::future::ready(event.post.author_id == author))
             .map(PostEventObject);
         Ok(events)

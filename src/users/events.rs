@@ -2,12 +2,8 @@
 //! published by the webhook handler once its transaction has committed. An event names the user
 //! only; a subscriber reads the row as it is when the event reaches it.
 
-use tokio::sync::broadcast;
-
 use super::store::{DeletionOutcome, SnapshotOutcome};
-
-/// Events a subscriber may fall behind by before it skips the ones it missed.
-pub const CAPACITY: usize = 1024;
+use crate::graphql::broadcast::Channel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum UserEventKind {
@@ -41,25 +37,14 @@ pub struct UserEvent {
     pub user_id: String,
 }
 
-#[derive(Clone)]
-pub struct UserEvents(broadcast::Sender<UserEvent>);
+/// Where the webhook handler announces changes to user rows.
+pub type UserEvents = Channel<UserEvent>;
 
-impl Default for UserEvents {
-    fn default() -> Self {
-        Self(broadcast::channel(CAPACITY).0)
-    }
-}
-
-impl UserEvents {
+impl Channel<UserEvent> {
     pub fn publish(&self, kind: UserEventKind, user_id: &str) {
-        // No subscriber is not an error.
-        let _ = self.0.send(UserEvent {
+        self.send(UserEvent {
             kind,
             user_id: user_id.to_string(),
         });
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<UserEvent> {
-        self.0.subscribe()
     }
 }

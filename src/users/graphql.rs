@@ -23,7 +23,7 @@ use crate::clerk::ClerkUserLoader;
 use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
 use crate::graphql::limits::QueriesOnly;
 use crate::graphql::pagination::page_size;
-use crate::graphql::{broadcast, database, errors};
+use crate::graphql::{database, errors};
 
 /// Longer than this is not a name or an email address.
 const MAX_SEARCH_CHARS: usize = 100;
@@ -184,7 +184,9 @@ impl UserSubscription {
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = UserEventObject>> {
         let user_id = ctx.data::<Arc<Viewer>>()?.user_id.clone();
-        let events = broadcast::events(ctx.data::<UserEvents>()?.subscribe())
+        let events = ctx
+            .data::<UserEvents>()?
+            .stream()
             .filter(move |event| std::future::ready(event.user_id == user_id))
             .map(UserEventObject);
         Ok(events)

@@ -17,7 +17,8 @@ use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
 use crate::ws_client::{close_code, connect, init, next, send, subscribe, token};
 
-async fn spawn() -> TestApp {
+/// A server whose fake Clerk knows `user_a` and `user_b` (the posts tests provision them).
+pub(crate) async fn spawn() -> TestApp {
     let app = spawn_app_on(Backend::Sqlite).await;
     app.clerk.add_users(vec![
         clerk_user_json("user_a", None),

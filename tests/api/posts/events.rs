@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::statements_run;
 use crate::fake_clerk::clerk_user_json;
-use crate::helpers::{AppOptions, TestApp, spawn_app_on, spawn_app_with};
-use crate::test_db::Backend;
+use crate::helpers::{AppOptions, TestApp, spawn_app_with};
+use crate::subscriptions::spawn;
 use crate::ws_client::{connect, init, next, send, signed_in, subscribe, token};
 
 async fn create_post(app: &TestApp, token: &str, title: &str) {
@@ -20,15 +20,6 @@ async fn create_post(app: &TestApp, token: &str, title: &str) {
         .post_graphql(&query, &[("authorization", &format!("Bearer {token}"))])
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
-}
-
-async fn spawn() -> TestApp {
-    let app = spawn_app_on(Backend::Sqlite).await;
-    app.clerk.add_users(vec![
-        clerk_user_json("user_a", None),
-        clerk_user_json("user_b", None),
-    ]);
-    app
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
