@@ -42,8 +42,8 @@ pub struct ActiveOrganization {
     pub permissions: Vec<String>,
 }
 
-/// Claims Clerk defines; all others are custom claims.
-const CLERK_CLAIMS: &[&str] = &[
+/// Claims Clerk defines; all others are custom claims (`Viewer::custom_claims`).
+pub const CLERK_CLAIMS: &[&str] = &[
     "azp",
     "exp",
     "fva",
