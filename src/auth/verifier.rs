@@ -132,7 +132,7 @@ impl Verifier {
         };
         let digest = verified_cache::token_digest(token);
         let stale = match cache
-            .lookup(&digest, || self.keys.generation_in_use())
+            .lookup(&digest, || self.keys.key_set_generation_with_upkeep())
             .await
         {
             Lookup::Hit(entry) => {
@@ -148,7 +148,7 @@ impl Verifier {
             Lookup::Miss => false,
         };
         // Read before the key lookup: a key set installed meanwhile leaves the entry stale.
-        let generation = self.keys.generation();
+        let generation = self.keys.key_set_generation();
         match self.verify_fully(token).await {
             Ok((verified, times)) => {
                 let (now, skew) = self.now_and_skew();

@@ -433,7 +433,7 @@ enum Refusal {
     Cycle(String, Pos),
 }
 
-struct Summarizer<'a> {
+struct SelectionWalker<'a> {
     document: &'a ExecutableDocument,
     fragments: HashMap<&'a str, Fragment>,
     /// Selection sets being summarised, one inside the other: bounded by the nesting limit, so
@@ -442,7 +442,7 @@ struct Summarizer<'a> {
     max_nesting: usize,
 }
 
-impl<'a> Summarizer<'a> {
+impl<'a> SelectionWalker<'a> {
     fn selection_set(&mut self, set: &'a Positioned<SelectionSet>) -> Result<Summary, Refusal> {
         self.open_sets += 1;
         if self.open_sets > self.max_nesting {
@@ -509,7 +509,7 @@ impl<'a> Summarizer<'a> {
 /// Step 3: nesting, aliases, root fields, expanded size and introspection, per operation.
 fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResult<()> {
     let limits = &settings.limits;
-    let mut summarizer = Summarizer {
+    let mut walker = SelectionWalker {
         document,
         fragments: HashMap::new(),
         open_sets: 0,
@@ -526,8 +526,8 @@ fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResu
     };
     let mut operations_fields = 0u64;
     for (_, operation) in document.operations.iter() {
-        summarizer.open_sets = 0;
-        let summary = summarizer
+        walker.open_sets = 0;
+        let summary = walker
             .selection_set(&operation.node.selection_set)
             .map_err(refused)?;
         if summary.nesting > limits.max_recursive_depth {
@@ -543,8 +543,8 @@ fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResu
     // room for documents built from many nested fragments.
     let mut fragments_fields = 0u64;
     for name in document.fragments.keys() {
-        summarizer.open_sets = 0;
-        let summary = summarizer
+        walker.open_sets = 0;
+        let summary = walker
             .fragment(name.as_str(), Pos::default())
             .map_err(refused)?
             .unwrap_or_default();

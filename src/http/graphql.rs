@@ -68,7 +68,7 @@ pub fn has_query_parameter(uri: &Uri) -> bool {
 }
 
 /// What the gate in front of `/graphql` decides before authentication runs.
-pub enum Gate {
+pub enum GraphqlRoute {
     /// A GraphQL request: authenticate it and run it.
     Execute,
     /// `GET` without `query`: the playground page (or 405 when it is off).
@@ -76,14 +76,14 @@ pub enum Gate {
     Refuse(ApiError),
 }
 
-pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
+pub fn route(method: &Method, headers: &HeaderMap, uri: &Uri) -> GraphqlRoute {
     if method == Method::GET || method == Method::HEAD {
         if has_query_parameter(uri) {
-            Gate::Execute
+            GraphqlRoute::Execute
         } else if accept::asks_for_html(headers) {
-            Gate::Playground
+            GraphqlRoute::Playground
         } else {
-            Gate::Refuse(ApiError::BadRequest {
+            GraphqlRoute::Refuse(ApiError::BadRequest {
                 reason: "missing_query",
                 message: "GET /graphql needs a `query` parameter (or POST a JSON body); the \
                           playground is served to browsers."
@@ -91,9 +91,9 @@ pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
             })
         }
     } else if method == Method::POST && !is_json(headers) {
-        Gate::Refuse(ApiError::UnsupportedMediaType)
+        GraphqlRoute::Refuse(ApiError::UnsupportedMediaType)
     } else {
-        Gate::Execute
+        GraphqlRoute::Execute
     }
 }
 

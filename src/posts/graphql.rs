@@ -16,7 +16,7 @@ use futures_util::{Stream, StreamExt};
 use super::entity::Model;
 use super::rules::{self, InvalidField};
 use super::{
-    Bodies, Listing, NewPost, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
+    Listing, NewPost, PostBodies, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
     store,
 };
 use crate::auth::Viewer;
@@ -27,7 +27,7 @@ use crate::graphql::pagination::page_size;
 use crate::graphql::{database, errors};
 use crate::users::entity::Model as User;
 use crate::users::graphql::{UserObject, provisioning_error};
-use crate::users::loaders::UserRows;
+use crate::users::loaders::UserRowLoader;
 use crate::users::{Provisioning, current_user};
 
 /// The role that may edit and delete anyone's posts.
@@ -124,7 +124,7 @@ impl PostObject {
             }
             Author::Lookup => {}
         }
-        let author = match ctx.data_opt::<Arc<UserRows>>() {
+        let author = match ctx.data_opt::<Arc<UserRowLoader>>() {
             Some(loader) => loader.load_one(self.row.author_id.clone()).await,
             // Outside a request's loader (subscription events): one lookup.
             None => crate::users::find_active(database(ctx)?, &self.row.author_id)
@@ -165,9 +165,9 @@ async fn posts_page(
             || selection.field("edges").field("node").field(field).exists()
     };
     let bodies = if selects("body") {
-        Bodies::Included
+        PostBodies::Included
     } else {
-        Bodies::Omitted
+        PostBodies::Omitted
     };
     let page = store::page(database(ctx)?, listing, first, after, bodies)
         .await
@@ -177,7 +177,7 @@ async fn posts_page(
     // error shows on those fields.
     let mut authors = None;
     if selects("author")
-        && let Some(loader) = ctx.data_opt::<Arc<UserRows>>()
+        && let Some(loader) = ctx.data_opt::<Arc<UserRowLoader>>()
     {
         authors = loader
             .load_many(page.posts.iter().map(|post| post.author_id.clone()))
@@ -194,7 +194,7 @@ async fn posts_page(
             PostObject {
                 row,
                 author,
-                body_omitted: bodies == Bodies::Omitted,
+                body_omitted: bodies == PostBodies::Omitted,
             },
         )
     }));

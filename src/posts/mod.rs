@@ -10,4 +10,4 @@ pub mod rules;
 pub mod store;
 
 pub use events::{PostEvent, PostEventKind, PostEvents, SharedAuthor};
-pub use store::{Bodies, Listing, NewPost, PostChanges, PostPage};
+pub use store::{Listing, NewPost, PostBodies, PostChanges, PostPage};

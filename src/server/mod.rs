@@ -43,13 +43,13 @@ use crate::db;
 use crate::graphql::ExecutionDeadline;
 use crate::http::authentication::{Authentication, Authenticator, authenticate};
 use crate::http::csrf::CsrfPolicy;
-use crate::http::{self, graphql::Gate};
+use crate::http::{self, graphql::GraphqlRoute};
 use crate::playground::DevTokenMinter;
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::slots::ConnectionSlots;
 use crate::schema::{AppSchema, SchemaOptions, build_schema};
 use crate::users::UserEvents;
-use crate::users::loaders::user_rows;
+use crate::users::loaders::user_row_loader;
 use crate::webhooks::{Retention, SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
 
@@ -373,7 +373,7 @@ fn router(
         // reached through the gate.
         router = router.fallback_service(playground);
     }
-    // Bodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
+    // PostBodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
     // its own; any other extractor has axum's 2 MB default.
     router = router
         .layer(middleware::from_fn(http::guards::catch_panic))
@@ -444,9 +444,9 @@ async fn graphql_gate(
     request: Request,
     next: middleware::Next,
 ) -> Response {
-    match http::graphql::gate(request.method(), request.headers(), request.uri()) {
-        Gate::Refuse(error) => error.into_response(),
-        Gate::Playground => match gate.playground {
+    match http::graphql::route(request.method(), request.headers(), request.uri()) {
+        GraphqlRoute::Refuse(error) => error.into_response(),
+        GraphqlRoute::Playground => match gate.playground {
             Some(playground) => {
                 use tower::ServiceExt as _;
                 match playground.oneshot(request).await {
@@ -456,7 +456,7 @@ async fn graphql_gate(
             }
             None => http::graphql::no_playground(),
         },
-        Gate::Execute => authenticate(State(gate.authenticator), request, next).await,
+        GraphqlRoute::Execute => authenticate(State(gate.authenticator), request, next).await,
     }
 }
 
@@ -523,7 +523,7 @@ fn insert_request_data(
     viewer: Option<Arc<Viewer>>,
     lifetime: Lifetime,
 ) {
-    let rows = user_rows(db.clone());
+    let rows = user_row_loader(db.clone());
     if lifetime == Lifetime::Socket {
         rows.enable_all_cache(false);
     }

@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt};
 use super::entity::Model;
 use super::events::{UserEvent, UserEventKind, UserEvents};
 use super::provision::{ProvisionError, Provisioning, current_user};
-use super::{UserCursor, directory, find_active};
+use super::{UserCursor, find_active, lookup};
 use crate::auth::Viewer;
 use crate::authz::directives::{auth, owner_or_role, role};
 use crate::authz::{Owned, check_owner};
@@ -281,7 +281,7 @@ pub async fn users_page(
     db: &sea_orm::DatabaseConnection,
     request: UsersPageRequest,
 ) -> Result<UserConnection> {
-    let page = directory::page(
+    let page = lookup::page(
         db,
         request.first,
         request.after.as_ref(),

@@ -156,7 +156,7 @@ async fn a_deleted_author_is_null_on_a_page_and_on_a_single_post(backend: Backen
     }
 }
 
-/// Bodies are up to 20,000 characters: a page reads them only when the selection names `body`,
+/// PostBodies are up to 20,000 characters: a page reads them only when the selection names `body`,
 /// however it does (`nodes`, `edges { node }`, an alias, a fragment).
 async fn a_page_reads_bodies_only_when_its_selection_asks_for_them(backend: Backend) {
     let app = spawn_app_on(backend).await;
