@@ -13,6 +13,7 @@ pub mod limits;
 pub mod null_on_error;
 pub mod pagination;
 pub mod prescan;
+mod selection_summary;
 pub mod variables;
 
 pub use access::RoleClaim;
