@@ -13,8 +13,6 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use jsonwebtoken::DecodingKey;
 
-use crate::webhooks::RetentionSettings;
-
 /// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -250,7 +248,7 @@ pub struct RateLimitConfig {
     /// `AUTH_LOCKOUT_MAX_SECS`: repeat offences lock out four times longer each, up to this.
     pub lockout_max: Duration,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: crate::rate_limit::TrustedProxies,
+    pub trusted_proxies: crate::net::TrustedProxies,
 }
 
 impl Default for RateLimitConfig {
@@ -266,7 +264,7 @@ impl Default for RateLimitConfig {
             auth_failures_per_minute: 20,
             lockout: Duration::from_secs(60),
             lockout_max: Duration::from_secs(900),
-            trusted_proxies: crate::rate_limit::TrustedProxies::default(),
+            trusted_proxies: crate::net::TrustedProxies::default(),
         }
     }
 }
@@ -534,7 +532,7 @@ fn parse_clerk(p: &mut Parser<'_>) -> ClerkConfig {
                 ),
             }
         })
-        .unwrap_or(crate::auth::verifier::DEFAULT_MAX_TOKEN_LIFETIME);
+        .unwrap_or(DEFAULT_MAX_TOKEN_LIFETIME);
     let role_claim = p
         .parse("CLERK_ROLE_CLAIM", |v| {
             if v.split('.').any(str::is_empty) {
@@ -776,7 +774,7 @@ fn parse_rate_limits(p: &mut Parser<'_>) -> RateLimitConfig {
     }
     let trusted_proxies = p
         .parse("TRUSTED_PROXIES", |v| {
-            crate::rate_limit::TrustedProxies::parse(v).map_err(|why| {
+            crate::net::TrustedProxies::parse(v).map_err(|why| {
                 format!("{why} (expected comma-separated addresses or CIDR ranges of your proxies)")
             })
         })
@@ -937,6 +935,36 @@ fn parse_webhook_secrets(v: &str) -> Result<Vec<Secret>, String> {
         })
         .collect()
 }
+
+/// When and how much the webhook-delivery clean-up (`webhooks::Retention`) deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// `WEBHOOK_EVENTS_RETENTION_DAYS`: rows received longer ago than this are deleted.
+    pub keep: Duration,
+    /// The rest are not environment variables; tests shorten them. The first run comes shortly
+    /// after start-up, once migrations and the key set are done with, so that a server restarted
+    /// more often than hourly still cleans up.
+    pub first_run_after: Duration,
+    /// Between two runs.
+    pub interval: Duration,
+    /// Rows per `DELETE` statement.
+    pub batch_size: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            keep: Duration::from_secs(7 * 24 * 3600),
+            first_run_after: Duration::from_secs(60),
+            interval: Duration::from_secs(3600),
+            batch_size: 1000,
+        }
+    }
+}
+
+/// `CLERK_MAX_TOKEN_LIFETIME_SECS` by default: an hour. Clerk's session tokens live 60 s, dev
+/// tokens an hour.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[cfg(test)]
 mod tests {

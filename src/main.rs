@@ -7,7 +7,7 @@ use clerk_graphql::auth::dev_keys::{DevKeys, DevToken};
 use clerk_graphql::clerk::{ClerkClient, ClerkClientSettings};
 use clerk_graphql::config::Config;
 use clerk_graphql::server::Application;
-use clerk_graphql::{db, graphql, telemetry, users};
+use clerk_graphql::{db, schema, telemetry, users};
 use migrations::{Migrator, MigratorTrait};
 
 /// mimalloc instead of the system allocator. A GraphQL request allocates and frees hundreds of
@@ -88,7 +88,7 @@ enum MigrateAction {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::PrintSchema) = cli.command {
-        print!("{}", graphql::sdl());
+        print!("{}", schema::sdl());
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_env() {

@@ -6,32 +6,10 @@
 #![no_main]
 
 use clerk_graphql::auth::Viewer;
+use clerk_graphql::auth::viewer::CLERK_CLAIMS;
 use clerk_graphql::auth::org_permissions::{decode, org_scoped_features};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-
-const CLERK_CLAIMS: &[&str] = &[
-    "azp",
-    "exp",
-    "fva",
-    "iat",
-    "iss",
-    "nbf",
-    "sid",
-    "sub",
-    "act",
-    "sts",
-    "v",
-    "jti",
-    "pla",
-    "fea",
-    "o",
-    "org_id",
-    "org_slug",
-    "org_role",
-    "org_permissions",
-    "aud",
-];
 
 /// What ARCHITECTURE §4 grants, by plain u128 bit math; `None` when a mask does not fit (or the
 /// claim is malformed in a way this reference does not model).

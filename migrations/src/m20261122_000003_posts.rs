@@ -42,7 +42,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // `User.posts`: one author's posts, newest first.
+        // `posts(authorId:)`: one author's posts, newest first.
         manager
             .create_index(
                 Index::create()

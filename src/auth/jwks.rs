@@ -165,7 +165,7 @@ impl JwksCache {
     /// [`Self::key_set_generation`], plus the upkeep that a lookup of a known kid does: a
     /// background refresh once the key set is older than the TTL. Used when a token is answered
     /// from the verified-token cache, so that key rotation is still noticed on schedule.
-    pub fn key_set_generation_in_use(self: &Arc<Self>) -> u64 {
+    pub fn key_set_generation_with_upkeep(self: &Arc<Self>) -> u64 {
         let (generation, stale) = {
             let state = self.read_state();
             let stale = state.keys.is_some()

@@ -52,18 +52,18 @@ impl KeySource {
 
     /// Identifies the keys verification uses now; it changes when the JWKS serves a different
     /// key set (a PEM never changes). See [`JwksCache::key_set_generation`].
-    pub fn generation(&self) -> u64 {
+    pub fn key_set_generation(&self) -> u64 {
         match self {
             Self::Jwks(cache) => cache.key_set_generation(),
             Self::Pem(_) | Self::None => 0,
         }
     }
 
-    /// [`Self::generation`], for a token answered from the verified-token cache: also does the
+    /// [`Self::key_set_generation`], for a token answered from the verified-token cache: also does the
     /// upkeep a key lookup would (a background refresh of a JWKS older than its TTL).
-    pub fn generation_in_use(&self) -> u64 {
+    pub fn key_set_generation_with_upkeep(&self) -> u64 {
         match self {
-            Self::Jwks(cache) => cache.key_set_generation_in_use(),
+            Self::Jwks(cache) => cache.key_set_generation_with_upkeep(),
             Self::Pem(_) | Self::None => 0,
         }
     }

@@ -6,7 +6,6 @@ mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
-pub mod middleware;
 pub mod org_permissions;
 pub mod revocation;
 pub mod token;
@@ -15,5 +14,5 @@ pub mod verifier;
 pub mod viewer;
 
 pub use error::AuthFailure;
-pub use verifier::{Verified, Verifier};
-pub use viewer::{ActiveOrganization, Viewer};
+pub use verifier::Verifier;
+pub use viewer::{ActiveOrganization, Verified, Viewer};

@@ -39,7 +39,7 @@ use moka::Expiry;
 use moka::future::Cache;
 
 use super::AuthFailure;
-use super::verifier::Verified;
+use super::viewer::Verified;
 
 /// Default capacity. An entry is about 2.3 KB (mostly the shared `Viewer`) and leaves about a
 /// minute after its token arrives, so 16,384 entries (about 37 MB at most) hold every token of

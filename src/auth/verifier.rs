@@ -17,7 +17,7 @@ use super::revocation::Revocations;
 use super::verified_cache::{
     self, Lookup, TokenTimes, VerifiedCache, is_expired, is_in_the_future,
 };
-use super::viewer::Viewer;
+use super::viewer::{Verified, Viewer};
 use super::{AuthFailure, jwt};
 use crate::config::ClerkConfig;
 
@@ -37,10 +37,6 @@ pub struct ClaimRules {
     pub max_token_lifetime: Duration,
 }
 
-/// `CLERK_MAX_TOKEN_LIFETIME_SECS` by default: an hour. Clerk's session tokens live 60 s, dev
-/// tokens an hour.
-pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-
 impl Default for ClaimRules {
     /// No issuer, party or audience required, the default 5 s skew, the default cache.
     fn default() -> Self {
@@ -50,7 +46,7 @@ impl Default for ClaimRules {
             audience: Vec::new(),
             clock_skew: Duration::from_secs(5),
             verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
-            max_token_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
+            max_token_lifetime: crate::config::DEFAULT_MAX_TOKEN_LIFETIME,
         }
     }
 }
@@ -71,15 +67,6 @@ impl ClaimRules {
     pub fn revocation_retention(&self) -> Duration {
         self.max_token_lifetime + self.clock_skew * 2
     }
-}
-
-/// What a valid token means.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verified {
-    SignedIn(Arc<Viewer>),
-    /// `sts: "pending"`: a real session with an unfinished task (e.g. choose an organisation).
-    /// Clerk treats it as signed out; so do we.
-    Pending,
 }
 
 pub struct Verifier {
@@ -145,7 +132,7 @@ impl Verifier {
         };
         let digest = verified_cache::token_digest(token);
         let stale = match cache
-            .lookup(&digest, || self.keys.generation_in_use())
+            .lookup(&digest, || self.keys.key_set_generation_with_upkeep())
             .await
         {
             Lookup::Hit(entry) => {
@@ -161,7 +148,7 @@ impl Verifier {
             Lookup::Miss => false,
         };
         // Read before the key lookup: a key set installed meanwhile leaves the entry stale.
-        let generation = self.keys.generation();
+        let generation = self.keys.key_set_generation();
         match self.verify_fully(token).await {
             Ok((verified, times)) => {
                 let (now, skew) = self.now_and_skew();

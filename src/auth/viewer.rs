@@ -1,6 +1,8 @@
 //! The signed-in user as the rest of the server sees it: Clerk's v1 and v2 session claims
 //! normalised into one type, so that resolvers and directives never look at raw claims.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::org_permissions;
@@ -22,6 +24,15 @@ pub struct Viewer {
     pub expires_at: i64,
 }
 
+/// What a valid token means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verified {
+    SignedIn(Arc<Viewer>),
+    /// `sts: "pending"`: a real session with an unfinished task (e.g. choose an organisation).
+    /// Clerk treats it as signed out; so do we.
+    Pending,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveOrganization {
     pub id: String,
@@ -31,8 +42,8 @@ pub struct ActiveOrganization {
     pub permissions: Vec<String>,
 }
 
-/// Claims Clerk defines; all others are custom claims.
-const CLERK_CLAIMS: &[&str] = &[
+/// Claims Clerk defines; all others are custom claims (`Viewer::custom_claims`).
+pub const CLERK_CLAIMS: &[&str] = &[
     "azp",
     "exp",
     "fva",

@@ -8,12 +8,14 @@
 //! only the resolver holds: it names the owner with [`check_owner`], and the enforcer refuses the
 //! field unless it did (`ownership`).
 
+mod clerk_roles;
 pub mod directives;
 mod enforcement;
 mod ownership;
 mod policy;
 mod requirements;
 
+pub use clerk_roles::ClerkRoles;
 pub use enforcement::Authorization;
 pub use ownership::{Owned, check_owner};
 pub use policy::{AppRoleSource, Denial, RoleUnavailable, evaluate};

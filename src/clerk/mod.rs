@@ -16,7 +16,6 @@
 mod cache;
 mod client;
 mod loader;
-mod roles;
 mod user;
 
 pub use cache::{UserCache, UserCacheSettings};
@@ -25,5 +24,4 @@ pub use client::{
     is_plausible_user_id,
 };
 pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, load_user, request_loader};
-pub use roles::ClerkRoles;
 pub use user::{ClerkUser, EmailAddress};

@@ -1,8 +1,6 @@
-//! Database connection, migrations and the sea-orm entities.
+//! Database connection, migrations at start-up, and the `webhook_events` entity. A domain's own
+//! entity lives in its folder (`users::entity`, `posts::entity`).
 
-pub mod posts;
-mod sqlite_memory;
-pub mod users;
 pub mod webhook_events;
 
 use std::time::Duration;
@@ -17,9 +15,6 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    if url.starts_with("sqlite:") {
-        sqlite_memory::use_global_allocator();
-    }
     let mut options = ConnectOptions::new(url);
     options
         .connect_timeout(WAIT_LIMIT)

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Result};
 
-use super::{RoleClaim, errors};
+use super::errors;
 use crate::auth::Viewer;
 use crate::authz::{AppRoleSource, Denial, Requirement, evaluate};
 
 /// Whether the viewer holds the app role (or, for `org:` names, the organisation role).
 /// `SERVICE_UNAVAILABLE` when the role had to come from Clerk and Clerk did not answer.
+/// Schema data: the dot path of the app role in the session claims (`CLERK_ROLE_CLAIM`).
+pub struct RoleClaim(pub String);
+
 pub async fn has_app_role(ctx: &Context<'_>, role: &str) -> Result<bool> {
     let viewer = ctx.data_opt::<Arc<Viewer>>().map(Arc::as_ref);
     let roles = ctx.data_opt::<Arc<dyn AppRoleSource>>().map(Arc::as_ref);

@@ -4,7 +4,6 @@ use async_graphql::{Error, ErrorExtensions};
 use sea_orm::DbErr;
 
 use crate::db;
-use crate::users::ProvisionError;
 
 /// Clerk's Backend API did not answer in time: retry later.
 pub fn clerk_unavailable() -> Error {
@@ -53,15 +52,4 @@ pub fn invalid_input_field(field: &str, message: impl Into<String>) -> Error {
         e.set("code", "BAD_USER_INPUT");
         e.set("field", field.as_str());
     })
-}
-
-/// Creating the viewer's row failed: the database or Clerk's Backend API.
-pub fn provisioning(error: ProvisionError) -> Error {
-    match error {
-        ProvisionError::Database(error) => database(error),
-        ProvisionError::Clerk(error) => {
-            tracing::warn!(%error, "could not provision the user from Clerk");
-            clerk_unavailable()
-        }
-    }
 }

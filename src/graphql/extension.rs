@@ -32,16 +32,16 @@ pub struct ExecutionDeadline(pub std::time::Duration);
 
 /// Installed by `build_schema`, the only function that builds a schema: no schema can exist whose
 /// limits and authorization marks are not enforced.
-pub struct SchemaExtension(Arc<Parts>);
+pub struct SchemaExtension(Arc<EnforcedRules>);
 
-struct Parts {
+struct EnforcedRules {
     limits: RequestLimits,
     authorization: Authorization,
 }
 
 impl SchemaExtension {
     pub fn new(limits: RequestLimits, authorization: Authorization) -> Self {
-        Self(Arc::new(Parts {
+        Self(Arc::new(EnforcedRules {
             limits,
             authorization,
         }))
@@ -60,7 +60,7 @@ impl ExtensionFactory for SchemaExtension {
 
 /// One per request (async-graphql creates extensions per execution).
 struct RequestExtension {
-    parts: Arc<Parts>,
+    parts: Arc<EnforcedRules>,
     /// Shared with the stream of a subscription's events.
     fields: Arc<FieldErrors>,
     /// The request's `operationName`, for the variable check once the document is parsed.

@@ -39,13 +39,10 @@
 //! to every transport, WebSocket included; the HTTP layer maps these codes to HTTP 400 (405 for a
 //! non-query over `GET`).
 
-use std::collections::HashMap;
-
 use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::prescan::{self, Excess};
-use async_graphql::parser::types::{
-    ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
-};
+use super::selection_summary::{Refusal, SelectionWalker, Summary};
+use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{
     ErrorExtensionValues, Pos, Positioned, Request, ServerError, ServerResult, ValidationResult,
     Value, Variables,
@@ -390,131 +387,10 @@ fn check_document(
     Ok(document)
 }
 
-/// What one selection set selects once its fragments are expanded. Nesting is relative: 1 for
-/// a set without nested sets.
-#[derive(Clone, Copy, Default)]
-struct Summary {
-    fields: u64,
-    aliases: u64,
-    root_fields: u64,
-    nesting: usize,
-    introspection: bool,
-}
-
-impl Summary {
-    /// Adds a selection set that sits at the same level (a fragment, an inline fragment).
-    fn add_same_level(&mut self, other: &Summary) {
-        self.fields = self.fields.saturating_add(other.fields);
-        self.aliases = self.aliases.saturating_add(other.aliases);
-        self.root_fields = self.root_fields.saturating_add(other.root_fields);
-        self.nesting = self.nesting.max(other.nesting);
-        self.introspection |= other.introspection;
-    }
-
-    /// Adds the selection set of a field.
-    fn add_nested(&mut self, other: &Summary) {
-        self.fields = self.fields.saturating_add(other.fields);
-        self.aliases = self.aliases.saturating_add(other.aliases);
-        self.nesting = self.nesting.max(other.nesting + 1);
-        self.introspection |= other.introspection;
-    }
-}
-
-enum Fragment {
-    /// Being summarised: meeting it again is a cycle.
-    Open,
-    Done(Summary),
-}
-
-enum Refusal {
-    /// Nested deeper than the limit (through fields and fragment spreads).
-    TooDeep(Pos),
-    /// A fragment that spreads itself, directly or not.
-    Cycle(String, Pos),
-}
-
-struct Summarizer<'a> {
-    document: &'a ExecutableDocument,
-    fragments: HashMap<&'a str, Fragment>,
-    /// Selection sets being summarised, one inside the other: bounded by the nesting limit, so
-    /// that a chain of thousands of fragments cannot exhaust the stack.
-    open_sets: usize,
-    max_nesting: usize,
-}
-
-impl<'a> Summarizer<'a> {
-    fn selection_set(&mut self, set: &'a Positioned<SelectionSet>) -> Result<Summary, Refusal> {
-        self.open_sets += 1;
-        if self.open_sets > self.max_nesting {
-            return Err(Refusal::TooDeep(set.pos));
-        }
-        let mut summary = Summary {
-            nesting: 1,
-            ..Summary::default()
-        };
-        for selection in &set.node.items {
-            match &selection.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    summary.fields = summary.fields.saturating_add(1);
-                    summary.root_fields = summary.root_fields.saturating_add(1);
-                    if field.alias.is_some() {
-                        summary.aliases = summary.aliases.saturating_add(1);
-                    }
-                    if matches!(field.name.node.as_str(), "__schema" | "__type") {
-                        summary.introspection = true;
-                    }
-                    if !field.selection_set.node.items.is_empty() {
-                        let nested = self.selection_set(&field.selection_set)?;
-                        summary.add_nested(&nested);
-                    }
-                }
-                Selection::InlineFragment(fragment) => {
-                    let mut inner = self.selection_set(&fragment.node.selection_set)?;
-                    // Like async-graphql's recursion check: a fragment is one level deeper.
-                    inner.nesting += 1;
-                    summary.add_same_level(&inner);
-                }
-                Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    if let Some(mut inner) = self.fragment(name, spread.pos)? {
-                        inner.nesting += 1;
-                        summary.add_same_level(&inner);
-                    }
-                }
-            }
-        }
-        self.open_sets -= 1;
-        Ok(summary)
-    }
-
-    /// `None` for an unknown fragment, which validation reports.
-    fn fragment(&mut self, name: &'a str, pos: Pos) -> Result<Option<Summary>, Refusal> {
-        match self.fragments.get(name) {
-            Some(Fragment::Open) => return Err(Refusal::Cycle(name.to_string(), pos)),
-            Some(Fragment::Done(summary)) => return Ok(Some(*summary)),
-            None => {}
-        }
-        let Some((name, definition)) = self.document.fragments.get_key_value(name) else {
-            return Ok(None);
-        };
-        let name = name.as_str();
-        self.fragments.insert(name, Fragment::Open);
-        let summary = self.selection_set(&definition.node.selection_set)?;
-        self.fragments.insert(name, Fragment::Done(summary));
-        Ok(Some(summary))
-    }
-}
-
 /// Step 3: nesting, aliases, root fields, expanded size and introspection, per operation.
 fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResult<()> {
     let limits = &settings.limits;
-    let mut summarizer = Summarizer {
-        document,
-        fragments: HashMap::new(),
-        open_sets: 0,
-        max_nesting: limits.max_recursive_depth,
-    };
+    let mut walker = SelectionWalker::new(document, limits.max_recursive_depth);
     let refused = |refusal: Refusal| match refusal {
         Refusal::TooDeep(pos) => nesting_error(limits.max_recursive_depth, Some(pos)),
         Refusal::Cycle(name, pos) => coded(
@@ -526,9 +402,8 @@ fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResu
     };
     let mut operations_fields = 0u64;
     for (_, operation) in document.operations.iter() {
-        summarizer.open_sets = 0;
-        let summary = summarizer
-            .selection_set(&operation.node.selection_set)
+        let summary = walker
+            .operation(&operation.node.selection_set)
             .map_err(refused)?;
         if summary.nesting > limits.max_recursive_depth {
             return Err(nesting_error(
@@ -543,9 +418,8 @@ fn check_shape(settings: &Settings, document: &ExecutableDocument) -> ServerResu
     // room for documents built from many nested fragments.
     let mut fragments_fields = 0u64;
     for name in document.fragments.keys() {
-        summarizer.open_sets = 0;
-        let summary = summarizer
-            .fragment(name.as_str(), Pos::default())
+        let summary = walker
+            .fragment_definition(name.as_str())
             .map_err(refused)?
             .unwrap_or_default();
         fragments_fields = fragments_fields.saturating_add(summary.fields);

@@ -1,29 +1,26 @@
-//! The GraphQL schema: roots, types and the builder.
+//! The GraphQL toolkit the domains build their types with: field errors coded as ARCHITECTURE §6
+//! lists (`errors`), pagination, request limits (`limits`, `prescan`, `variables`), the one schema
+//! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object,
+//! subscriptions over a broadcast channel. The schema itself is assembled above the domains, in
+//! `crate::schema`.
 
-mod access;
-mod clerk_user;
-mod errors;
-mod examples;
-mod extension;
+pub mod access;
+pub mod broadcast;
+pub mod clerk_user;
+pub mod errors;
+pub mod extension;
 pub mod limits;
-mod loaders;
-mod null_on_error;
-mod pagination;
-mod post;
-mod prescan;
-mod query;
-mod schema;
-mod subscription;
-mod user;
-mod variables;
-mod viewer;
+pub mod null_on_error;
+pub mod pagination;
+pub mod prescan;
+mod selection_summary;
+pub mod variables;
 
+pub use access::RoleClaim;
 pub use extension::ExecutionDeadline;
-pub use loaders::user_rows;
-pub use schema::{AppSchema, RoleClaim, SchemaOptions, build_schema, sdl};
 
 /// The database, from the schema data.
-fn database<'a>(
+pub fn database<'a>(
     ctx: &async_graphql::Context<'a>,
 ) -> async_graphql::Result<&'a sea_orm::DatabaseConnection> {
     ctx.data::<sea_orm::DatabaseConnection>()

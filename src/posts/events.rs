@@ -1,5 +1,5 @@
 //! Post events for subscriptions: one broadcast channel per process. A subscriber that falls
-//! more than [`CAPACITY`] events behind skips the ones it missed rather than slowing publishers.
+//! more than [`CAPACITY`](crate::graphql::broadcast::CAPACITY) events behind skips the ones it missed rather than slowing publishers.
 //!
 //! An event reaches every subscriber, and each resolves its payload; what the payload needs
 //! beyond the post itself (its author's row) is loaded once per event, by whichever subscriber
@@ -8,15 +8,14 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::OnceCell;
 
-use crate::db::posts::Model as Post;
-use crate::db::users::Model as User;
+use crate::graphql::broadcast::Channel;
+use crate::posts::entity::Model as Post;
+use crate::users::entity::Model as User;
 
 /// The author of an event's post (`None`: deleted), loaded at most once per event.
 pub type SharedAuthor = Arc<OnceCell<Option<Arc<User>>>>;
-
-pub const CAPACITY: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum PostEventKind {
@@ -34,26 +33,15 @@ pub struct PostEvent {
     pub author: SharedAuthor,
 }
 
-#[derive(Clone)]
-pub struct PostEvents(broadcast::Sender<PostEvent>);
+/// Where the mutations announce post changes to subscriptions.
+pub type PostEvents = Channel<PostEvent>;
 
-impl Default for PostEvents {
-    fn default() -> Self {
-        Self(broadcast::channel(CAPACITY).0)
-    }
-}
-
-impl PostEvents {
-    /// Sends to whoever listens now; nobody listening is fine.
+impl Channel<PostEvent> {
     pub fn publish(&self, kind: PostEventKind, post: &Post) {
-        let _ = self.0.send(PostEvent {
+        self.send(PostEvent {
             kind,
             post: post.clone(),
             author: SharedAuthor::default(),
         });
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<PostEvent> {
-        self.0.subscribe()
     }
 }

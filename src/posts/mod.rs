@@ -1,10 +1,13 @@
-//! The example domain: posts owned by users. Copy its shape for your own types: validation rules
-//! ([`rules`]), statements ([`store`]), real-time events ([`events`]); access decisions and the
-//! GraphQL face live in `graphql::post`.
+//! The example slice: posts owned by users. Copy its shape for your own types: the table
+//! ([`entity`]), validation rules ([`rules`]), statements ([`store`]), real-time events
+//! ([`events`]) and the GraphQL face with its access decisions ([`graphql`]), plugged into the
+//! schema by one line in `crate::schema` (README, "Adding a table and a type").
 
+pub mod entity;
 pub mod events;
+pub mod graphql;
 pub mod rules;
 pub mod store;
 
 pub use events::{PostEvent, PostEventKind, PostEvents, SharedAuthor};
-pub use store::{Bodies, Listing, NewPost, PostChanges, PostPage};
+pub use store::{Listing, NewPost, PostBodies, PostChanges, PostPage};

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::db::posts::{ActiveModel, Column, Entity as Posts, Model as Post};
+use crate::posts::entity::{ActiveModel, Column, Entity as Posts, Model as Post};
 
 pub struct NewPost {
     pub title: String,
@@ -92,12 +92,12 @@ pub enum Listing<'a> {
     },
 }
 
-/// Whether a page's posts carry their `body`. Bodies are up to 20,000 characters each, and a
+/// Whether a page's posts carry their `body`. PostBodies are up to 20,000 characters each, and a
 /// listing that does not show them should not read them: with 20,000-character bodies, a page of
 /// 50 posts and their authors that did not show them took 7.0 M instructions instead of 3.8 M
 /// (bench/README.md, "What was measured").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bodies {
+pub enum PostBodies {
     Included,
     /// Each post's `body` is empty.
     Omitted,
@@ -115,7 +115,7 @@ pub async fn page<C: ConnectionTrait>(
     listing: Listing<'_>,
     first: u64,
     after: Option<Uuid>,
-    bodies: Bodies,
+    bodies: PostBodies,
 ) -> Result<PostPage, DbErr> {
     let mut condition = Condition::all();
     match listing {
@@ -134,7 +134,7 @@ pub async fn page<C: ConnectionTrait>(
         condition = condition.add(Column::Id.lt(after));
     }
     let mut select = Posts::find();
-    if bodies == Bodies::Omitted {
+    if bodies == PostBodies::Omitted {
         // Every column but `body`, and an empty `body` so that the rows still make models.
         select = select
             .select_only()

@@ -30,17 +30,15 @@
 //! Algorithm: GCRA (the generic cell rate algorithm, a token bucket kept as one timestamp per
 //! key): a quota of N per minute is a bucket of N requests refilled continuously at N per minute,
 //! so N requests may come at once and N per minute keep coming. Keys are client addresses (IPv6 by
-//! /64, see [`client_ip::limited_address`]) and user ids; the client address is the socket peer or,
-//! behind `TRUSTED_PROXIES`, read from `X-Forwarded-For` ([`client_ip`]).
+//! /64, see [`crate::net::limited_address`]) and user ids; the client address is the socket peer or,
+//! behind `TRUSTED_PROXIES`, read from `X-Forwarded-For` ([`crate::net`]).
 //!
 //! State lives behind [`RateLimitStore`]; [`memory::MemoryStore`] keeps it in this process with
 //! a bounded number of entries (a flood of distinct addresses evicts, it does not grow memory).
 //! With several instances behind a load balancer each counts on its own (limits are per
 //! instance); a shared store such as Redis can implement the trait.
 
-pub mod client_ip;
 pub mod memory;
-pub mod middleware;
 pub mod slots;
 
 use std::net::IpAddr;
@@ -52,9 +50,8 @@ use futures_util::future::BoxFuture;
 use crate::auth::AuthFailure;
 use crate::auth::clock::Clock;
 use crate::config::RateLimitConfig;
-use crate::error::ApiError;
 
-pub use client_ip::{IpRange, TrustedProxies, limited_address};
+use crate::net::{TrustedProxies, limited_address};
 pub use memory::MemoryStore;
 
 /// Whom a quota counts.
@@ -203,6 +200,14 @@ pub fn counts_as_invalid_token(failure: AuthFailure) -> bool {
     )
 }
 
+/// A request over one of the limits: which one, and how long to wait (`Retry-After`). The HTTP
+/// layer answers it with a 429 (`http::error::ApiError::RateLimited`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub limit: Limit,
+    pub retry_after_secs: u64,
+}
+
 /// Request extension set by the address middleware: the client address it counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
@@ -270,7 +275,7 @@ impl RateLimiter {
     }
 
     /// Before a GraphQL request is authenticated: the address's quota.
-    pub async fn check_address(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub async fn check_address(&self, ip: IpAddr) -> Result<(), Refusal> {
         if !self.enabled {
             return Ok(());
         }
@@ -282,7 +287,7 @@ impl RateLimiter {
     /// A token presented from `ip` was refused with `failure`. While the address is locked out,
     /// the answer is the lockout's 429 instead (returned here); otherwise the failure is counted
     /// (see [`Self::record_auth_failure`]) and the refusal stands (`None`).
-    pub async fn refuse_invalid_token(&self, ip: IpAddr, failure: AuthFailure) -> Option<ApiError> {
+    pub async fn refuse_invalid_token(&self, ip: IpAddr, failure: AuthFailure) -> Option<Refusal> {
         if !self.enabled || self.invalid_tokens.is_none() || !counts_as_invalid_token(failure) {
             return None;
         }
@@ -295,7 +300,7 @@ impl RateLimiter {
     }
 
     /// After authentication: the signed-in user's quota.
-    pub async fn check_user(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn check_user(&self, user_id: &str) -> Result<(), Refusal> {
         if !self.enabled {
             return Ok(());
         }
@@ -305,7 +310,7 @@ impl RateLimiter {
     }
 
     /// A webhook delivery from `ip`.
-    pub async fn check_webhook(&self, ip: IpAddr) -> Result<(), ApiError> {
+    pub async fn check_webhook(&self, ip: IpAddr) -> Result<(), Refusal> {
         if !self.enabled {
             return Ok(());
         }
@@ -353,7 +358,7 @@ impl RateLimiter {
         quota: Option<Quota>,
         limit: Limit,
         now: i64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Refusal> {
         let Some(quota) = quota else {
             return Ok(());
         };
@@ -364,8 +369,8 @@ impl RateLimiter {
     }
 }
 
-fn refused(limit: Limit, wait: Duration) -> ApiError {
-    ApiError::RateLimited {
+fn refused(limit: Limit, wait: Duration) -> Refusal {
+    Refusal {
         limit,
         retry_after_secs: retry_after_secs(wait),
     }
@@ -500,7 +505,7 @@ mod tests {
                         .await;
                     assert!(matches!(
                         refused,
-                        Some(ApiError::RateLimited {
+                        Some(Refusal {
                             limit: Limit::Lockout,
                             retry_after_secs: 60
                         })

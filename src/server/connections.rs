@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use tower::ServiceExt as _;
 
 use crate::config::HttpLimits;
-use crate::rate_limit::TrustedProxies;
+use crate::net::TrustedProxies;
 use crate::rate_limit::slots::{ConnectionSlots, Full, Slot};
 
 /// How long a refused connection may take to read its refusal.

@@ -31,23 +31,25 @@ use crate::auth::Viewer;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
-use crate::auth::middleware::{Authentication, Authenticator, authenticate};
 use crate::auth::revocation::Revocations;
 use crate::auth::token::TokenSource;
 use crate::auth::verifier::ClaimRules;
-use crate::authz::AppRoleSource;
+use crate::authz::{AppRoleSource, ClerkRoles};
 use crate::clerk::{
-    ClerkClient, ClerkClientSettings, ClerkRoles, UserCache, UserCacheSettings, request_loader,
+    ClerkClient, ClerkClientSettings, UserCache, UserCacheSettings, request_loader,
 };
 use crate::config::Config;
 use crate::db;
-use crate::graphql::{AppSchema, ExecutionDeadline, SchemaOptions, build_schema, user_rows};
-use crate::graphql_http::csrf::CsrfPolicy;
-use crate::graphql_http::{self, Gate};
+use crate::graphql::ExecutionDeadline;
+use crate::http::authentication::{Authentication, Authenticator, authenticate};
+use crate::http::csrf::CsrfPolicy;
+use crate::http::{self, graphql::GraphqlRoute};
 use crate::playground::DevTokenMinter;
-use crate::posts::PostEvents;
+use crate::rate_limit::RateLimiter;
 use crate::rate_limit::slots::ConnectionSlots;
-use crate::rate_limit::{self, RateLimiter};
+use crate::schema::{AppSchema, SchemaOptions, build_schema};
+use crate::users::UserEvents;
+use crate::users::loaders::user_row_loader;
 use crate::webhooks::{Retention, SigningKeys, WebhookState};
 use crate::websocket::{self, WsState};
 
@@ -134,11 +136,12 @@ impl Application {
         }
         let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
         let revocations = verifier.revocations().clone();
+        let user_events = UserEvents::default();
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
-            post_events: PostEvents::default(),
+            user_events: user_events.clone(),
             limits: config.graphql_limits.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
@@ -149,7 +152,7 @@ impl Application {
             );
             Arc::new(UserCache::new(client, UserCacheSettings::default()))
         });
-        let webhooks = webhook_state(&config, &db, &clock, &users, &revocations);
+        let webhooks = webhook_state(&config, &db, &clock, &users, &revocations, &user_events);
         let retention = Retention::new(
             db.clone(),
             Arc::clone(&clock),
@@ -258,6 +261,7 @@ fn webhook_state(
     clock: &Arc<dyn Clock>,
     users: &Option<Arc<UserCache>>,
     revocations: &Revocations,
+    user_events: &UserEvents,
 ) -> Option<WebhookState> {
     let keys = SigningKeys::new(&config.clerk.webhook_signing_secrets);
     if keys.is_empty() {
@@ -270,6 +274,7 @@ fn webhook_state(
         clock: Arc::clone(clock),
         users: users.clone(),
         revocations: revocations.clone(),
+        user_events: user_events.clone(),
     })
 }
 
@@ -296,17 +301,17 @@ fn router(
         // After authentication: the signed-in user's quota.
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state.rate_limits),
-            rate_limit::middleware::user,
+            http::rate_limit::user,
         ))
         .route_layer(middleware::from_fn_with_state(gate, graphql_gate))
         // Before authentication: the lockout and the client address's quota.
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state.rate_limits),
-            rate_limit::middleware::graphql_address,
+            http::rate_limit::graphql_address,
         ))
         .route_layer(middleware::from_fn_with_state(
             limits.timeout,
-            graphql_http::guards::deadline,
+            http::guards::deadline,
         ));
     let request_id = HeaderName::from_static("x-request-id");
 
@@ -343,12 +348,12 @@ fn router(
             .with_state(ws)
             .route_layer(middleware::from_fn_with_state(
                 Arc::clone(&rate_limits),
-                rate_limit::middleware::address,
+                http::rate_limit::address,
             )),
     );
     if !config.cors_allowed_origins.is_empty() {
-        // On the GraphQL routes only (see `graphql_http::cors`).
-        router = router.layer(graphql_http::cors::layer(
+        // On the GraphQL routes only (see `http::cors`).
+        router = router.layer(http::cors::layer(
             &config.cors_allowed_origins,
             &config.cors_allowed_headers,
         ));
@@ -360,7 +365,7 @@ fn router(
     if let Some(webhooks) = webhooks {
         // Its own per-address bound: Svix delivers in bursts.
         router = router.merge(crate::webhooks::routes(webhooks).route_layer(
-            middleware::from_fn_with_state(rate_limits, rate_limit::middleware::webhook),
+            middleware::from_fn_with_state(rate_limits, http::rate_limit::webhook),
         ));
     }
     if let Some(playground) = playground {
@@ -368,17 +373,14 @@ fn router(
         // reached through the gate.
         router = router.fallback_service(playground);
     }
-    // Bodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
+    // PostBodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
     // its own; any other extractor has axum's 2 MB default.
     router = router
-        .layer(middleware::from_fn(graphql_http::guards::catch_panic))
-        .layer(middleware::from_fn_with_state(
-            csrf,
-            graphql_http::csrf::protect,
-        ))
-        .layer(middleware::from_fn(graphql_http::negotiate_content_type))
+        .layer(middleware::from_fn(http::guards::catch_panic))
+        .layer(middleware::from_fn_with_state(csrf, http::csrf::protect))
+        .layer(middleware::from_fn(http::graphql::negotiate_content_type))
         .layer(middleware::from_fn(
-            graphql_http::unread_body::close_when_body_unread,
+            http::unread_body::close_when_body_unread,
         ));
     router.layer(
         ServiceBuilder::new()
@@ -397,9 +399,7 @@ fn router(
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]))
-            .layer(middleware::from_fn(
-                graphql_http::guards::sanitize_request_id,
-            ))
+            .layer(middleware::from_fn(http::guards::sanitize_request_id))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -444,9 +444,9 @@ async fn graphql_gate(
     request: Request,
     next: middleware::Next,
 ) -> Response {
-    match graphql_http::gate(request.method(), request.headers(), request.uri()) {
-        Gate::Refuse(error) => error.into_response(),
-        Gate::Playground => match gate.playground {
+    match http::graphql::route(request.method(), request.headers(), request.uri()) {
+        GraphqlRoute::Refuse(error) => error.into_response(),
+        GraphqlRoute::Playground => match gate.playground {
             Some(playground) => {
                 use tower::ServiceExt as _;
                 match playground.oneshot(request).await {
@@ -454,9 +454,9 @@ async fn graphql_gate(
                     Err(never) => match never {},
                 }
             }
-            None => graphql_http::no_playground(),
+            None => http::graphql::no_playground(),
         },
-        Gate::Execute => authenticate(State(gate.authenticator), request, next).await,
+        GraphqlRoute::Execute => authenticate(State(gate.authenticator), request, next).await,
     }
 }
 
@@ -466,8 +466,8 @@ async fn graphql_get(
     Extension(authentication): Extension<Authentication>,
     request: Request,
 ) -> Response {
-    let request_id = graphql_http::request_id(request.headers());
-    match graphql_http::read_get(request.uri()) {
+    let request_id = http::graphql::request_id(request.headers());
+    match http::graphql::read_get(request.uri()) {
         Ok(graphql) => execute(&state, authentication, graphql, request_id).await,
         Err(error) => error.into_response(),
     }
@@ -479,8 +479,8 @@ async fn graphql_post(
     Extension(authentication): Extension<Authentication>,
     request: Request,
 ) -> Response {
-    let request_id = graphql_http::request_id(request.headers());
-    match graphql_http::read_post(request, state.max_body_bytes).await {
+    let request_id = http::graphql::request_id(request.headers());
+    match http::graphql::read_post(request, state.max_body_bytes).await {
         Ok(graphql) => execute(&state, authentication, graphql, request_id).await,
         Err(error) => error.into_response(),
     }
@@ -500,7 +500,7 @@ async fn execute(
         Lifetime::Request,
     );
     let response = state.schema.execute(request).await;
-    graphql_http::respond(response, request_id.as_deref())
+    http::graphql::respond(response, request_id.as_deref())
 }
 
 /// How long an execution's data lives.
@@ -523,7 +523,7 @@ fn insert_request_data(
     viewer: Option<Arc<Viewer>>,
     lifetime: Lifetime,
 ) {
-    let rows = user_rows(db.clone());
+    let rows = user_row_loader(db.clone());
     if lifetime == Lifetime::Socket {
         rows.enable_all_cache(false);
     }

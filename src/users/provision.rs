@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::auth::Viewer;
 use crate::clerk::{ClerkError, ClerkUser, ClerkUserLoader, EmailAddress};
-use crate::db::users::{Entity as Users, Model as User};
+use crate::users::entity::{Entity as Users, Model as User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -59,7 +59,7 @@ pub async fn current_user<C: ConnectionTrait>(
     }
     // The same rules as a webhook: if one raced us here, the newer data stays.
     apply_snapshot(db, &snapshot, Utc::now()).await?;
-    Ok(super::directory::find_active(db, user_id).await?)
+    Ok(super::lookup::find_active(db, user_id).await?)
 }
 
 fn snapshot_from_claims(viewer: &Viewer) -> ClerkUser {

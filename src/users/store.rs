@@ -20,7 +20,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::clerk::ClerkUser;
-use crate::db::users::{ActiveModel, Column, Entity as Users};
+use crate::users::entity::{ActiveModel, Column, Entity as Users};
 
 /// What applying one snapshot did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use crate::auth::clock::Clock;
 use crate::auth::revocation::{Revocation, Revocations};
 use crate::clerk::UserCache;
 use crate::db::{self, webhook_events};
-use crate::users::{apply_deletion, apply_snapshot};
+use crate::users::{UserEventKind, UserEvents, apply_deletion, apply_snapshot};
 
 /// Clerk's largest events (a user with many identities and full metadata) are tens of KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -40,6 +40,8 @@ pub struct WebhookState {
     pub users: Option<Arc<UserCache>>,
     /// Ends the subscriptions of ended sessions and deleted users.
     pub revocations: Revocations,
+    /// Tells `myUserEvents` subscribers that their row changed.
+    pub user_events: UserEvents,
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S> {
@@ -139,7 +141,11 @@ async fn receive(
             tracing::info!(svix_id = signed.id, event_type, "webhook already applied");
             StatusCode::NO_CONTENT.into_response()
         }
-        Ok(Delivery::Applied { user_id, outcome }) => {
+        Ok(Delivery::Applied {
+            user_id,
+            outcome,
+            change,
+        }) => {
             tracing::info!(
                 svix_id = signed.id,
                 event_type,
@@ -147,6 +153,9 @@ async fn receive(
                 outcome,
                 "webhook applied"
             );
+            if let Some(kind) = change {
+                state.user_events.publish(kind, user_id);
+            }
             if let Some(users) = &state.users {
                 // Also after `user.created`: a lookup before the user existed cached "not found".
                 users.invalidate(user_id).await;
@@ -196,6 +205,8 @@ enum Delivery<'a> {
     Applied {
         user_id: &'a str,
         outcome: &'static str,
+        /// What happened to the row, for `myUserEvents`; `None` when it did not change.
+        change: Option<UserEventKind>,
     },
 }
 
@@ -223,21 +234,27 @@ async fn record_and_apply<'a>(
         transaction.rollback().await?;
         return Ok(Delivery::Duplicate);
     }
-    let (user_id, outcome) = match event {
+    let (user_id, outcome, change) = match event {
         ClerkEvent::UserUpserted(user) => {
             let outcome = apply_snapshot(&transaction, user, received_at).await?;
-            (user.id.as_str(), outcome.as_str())
+            let change = UserEventKind::of_snapshot(outcome);
+            (user.id.as_str(), outcome.as_str(), change)
         }
         ClerkEvent::UserDeleted { user_id } => {
             let outcome = apply_deletion(&transaction, user_id, received_at).await?;
-            (user_id.as_str(), outcome.as_str())
+            let change = UserEventKind::of_deletion(outcome);
+            (user_id.as_str(), outcome.as_str(), change)
         }
         ClerkEvent::Ignored | ClerkEvent::SessionEnded { .. } => {
             unreachable!("acknowledged before storage")
         }
     };
     transaction.commit().await?;
-    Ok(Delivery::Applied { user_id, outcome })
+    Ok(Delivery::Applied {
+        user_id,
+        outcome,
+        change,
+    })
 }
 
 /// The body could not be read: over [`MAX_BODY_BYTES`] (by its `Content-Length` or as it

@@ -8,5 +8,5 @@ pub mod retention;
 pub mod signature;
 
 pub use handler::{WebhookState, routes};
-pub use retention::{Retention, RetentionSettings};
+pub use retention::Retention;
 pub use signature::SigningKeys;

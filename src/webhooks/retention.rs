@@ -8,39 +8,13 @@
 //! harmless (an older `updated_at` never overwrites newer data, a deletion is never undone).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::auth::clock::Clock;
+use crate::config::RetentionSettings;
 use crate::db::webhook_events;
-
-/// When and how much the clean-up deletes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetentionSettings {
-    /// `WEBHOOK_EVENTS_RETENTION_DAYS`: rows received longer ago than this are deleted.
-    pub keep: Duration,
-    /// The rest are not environment variables; tests shorten them. The first run comes shortly
-    /// after start-up, once migrations and the key set are done with, so that a server restarted
-    /// more often than hourly still cleans up.
-    pub first_run_after: Duration,
-    /// Between two runs.
-    pub interval: Duration,
-    /// Rows per `DELETE` statement.
-    pub batch_size: u64,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self {
-            keep: Duration::from_secs(7 * 24 * 3600),
-            first_run_after: Duration::from_secs(60),
-            interval: Duration::from_secs(3600),
-            batch_size: 1000,
-        }
-    }
-}
 
 /// The periodic clean-up of one database.
 pub struct Retention {

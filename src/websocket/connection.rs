@@ -24,10 +24,9 @@ use super::protocol::{
 use super::{INIT_TIMEOUT, WsState};
 use crate::auth::revocation::Revocation;
 use crate::auth::{AuthFailure, Viewer};
-use crate::error::ApiError;
-use crate::graphql_http::{is_request_error, mask_internal_errors};
-use crate::rate_limit::RateLimiter;
+use crate::http::graphql::{is_request_error, mask_internal_errors};
 use crate::rate_limit::slots::Slot;
+use crate::rate_limit::{RateLimiter, Refusal};
 
 /// A client that does not read its messages for this long is disconnected (its results would
 /// otherwise pile up in memory).
@@ -433,7 +432,7 @@ async fn spend_quota(
         Err(refused) => Err(refused),
     };
     match spent {
-        Err(ApiError::RateLimited {
+        Err(Refusal {
             limit,
             retry_after_secs,
         }) => {

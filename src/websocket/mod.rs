@@ -4,7 +4,7 @@
 //!
 //! - **Credentials**: the `connection_init` payload's `Authorization` (`"Bearer …"`), `token`, or
 //!   `headers.Authorization` (Apollo/Hasura style), else the session cookie of the upgrade
-//!   request; verified like an HTTP request's (`auth::middleware::Authenticator`). A refused
+//!   request; verified like an HTTP request's (`http::authentication::Authenticator`). A refused
 //!   token closes with **4403**; none is an anonymous connection.
 //! - **Expiry**: at the token's `exp` (+ `CLERK_CLOCK_SKEW_SECS`) the socket closes with 4403,
 //!   unless the client sent a fresh token of the same user and session in a graphql-transport-ws
@@ -39,11 +39,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Viewer;
-use crate::auth::middleware::Authenticator;
-use crate::graphql::AppSchema;
-use crate::graphql_http::csrf::CsrfPolicy;
+use crate::http::authentication::Authenticator;
+use crate::http::csrf::CsrfPolicy;
 use crate::rate_limit::slots::{self, ConnectionSlots};
 use crate::rate_limit::{ClientIp, RateLimiter};
+use crate::schema::AppSchema;
 
 pub use protocol::Protocol;
 

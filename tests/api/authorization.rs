@@ -275,7 +275,7 @@ async fn guarded_mutation_never_runs_for_anonymous_callers() {
 
 #[test]
 fn marks_are_in_the_sdl() {
-    let sdl = clerk_graphql::graphql::sdl();
+    let sdl = clerk_graphql::schema::sdl();
     for expected in [
         "directive @auth on FIELD_DEFINITION | OBJECT",
         "directive @role(name: String!) on FIELD_DEFINITION | OBJECT",

@@ -58,14 +58,11 @@ fn assert_refused_small(reply: &GraphqlReply, code: &str, max_bytes: usize) {
 const MISSPELLED: [(&str, &str); 6] = [
     ("{ helth }", "\"health\""),
     ("{ adminNot { id } }", "\"adminNote\""),
-    (
-        r#"mutation { createPos(input: {title: "x"}) { id } }"#,
-        "\"createPost\"",
-    ),
+    (r#"mutation { ech(message: "x") }"#, "\"echo\""),
     ("{ me { mail } }", "\"email\""),
     // A field argument, and a directive argument: async-graphql's switch does not cover the
     // latter, which names the argument of the `@role` mark.
-    ("{ posts(firs: 1) { nodes { id } } }", "\"first\""),
+    ("{ users(firs: 1) { nodes { id } } }", "\"first\""),
     (r#"{ health @role(nam: "admin") }"#, "\"name\""),
 ];
 
@@ -249,12 +246,12 @@ async fn errors_quote_an_excerpt_not_the_document() {
     // A 900 KB value where a number belongs, in a variable and inline.
     let reply = post_json(
         &app,
-        &json!({"query": "query ($n: Int) { posts(first: $n) { nodes { id } } }",
+        &json!({"query": "query ($n: Int) { users(first: $n) { nodes { id } } }",
                 "variables": {"n": a}}),
     )
     .await;
     assert_refused_small(&reply, "BAD_USER_INPUT", 1000);
-    let inline = format!("{{ posts(first: \"{a}\") {{ nodes {{ id }} }} }}");
+    let inline = format!("{{ users(first: \"{a}\") {{ nodes {{ id }} }} }}");
     let reply = app.post_graphql(&inline, &[]).await;
     assert_refused_small(&reply, "GRAPHQL_VALIDATION_FAILED", 1000);
     assert_still_serving(&app).await;

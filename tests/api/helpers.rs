@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clerk_graphql::auth::clock::Clock;
+use clerk_graphql::config::RetentionSettings;
 use clerk_graphql::config::{Config, JwksSettings};
 use clerk_graphql::server::{Application, BuildOptions, StatementObserver};
-use clerk_graphql::webhooks::RetentionSettings;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -232,11 +232,6 @@ pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xm
 pub const VIEWER_QUERY: &str = "{ viewer { userId sessionId orgId orgSlug orgRole orgPermissions actor plan features claims } }";
 
 impl TestApp {
-    /// How many statements the application has run on its database so far.
-    pub fn statements_run(&self) -> usize {
-        self.statement_log.lock().unwrap().len()
-    }
-
     /// `POST /graphql` as a current client sends it: `Accept: application/graphql-response+json`
     /// unless `headers` name another `Accept`.
     pub async fn post_graphql(&self, query: &str, headers: &[(&str, &str)]) -> GraphqlReply {

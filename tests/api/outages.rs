@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::spawn_app_on;
 use crate::test_db::{Backend, postgres_url};
-use crate::tokens::{TestKey, session_claims};
+use crate::tokens::{TestKey, session_claims, with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_degrades_only_what_needs_it_and_heals_by_itself() {
@@ -20,10 +20,17 @@ async fn a_database_outage_degrades_only_what_needs_it_and_heals_by_itself() {
         "Bearer {}",
         TestKey::primary().sign(&session_claims("user_1"))
     );
-    // Fields that need the database are nullable here, except `posts`: the GraphQL spec nulls
-    // `data` when a non-null root field fails, so `posts` is asked on its own below.
+    // Fields that need the database are nullable here, except `users`: the GraphQL spec nulls
+    // `data` when a non-null root field fails, so `users` is asked on its own below, by an admin.
     let query = r#"{ health viewer { userId } user(id: "user_1") { id } }"#;
-    let posts = "{ posts { nodes { id } } }";
+    let users = "{ users { nodes { id } } }";
+    let admin = format!(
+        "Bearer {}",
+        TestKey::primary().sign(&with(
+            session_claims("user_admin"),
+            json!({"metadata": {"role": "admin"}})
+        ))
+    );
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
 
@@ -56,7 +63,7 @@ async fn a_database_outage_degrades_only_what_needs_it_and_heals_by_itself() {
         !text.contains("postgres") && !text.contains("pg_"),
         "no internals leak: {text}"
     );
-    let reply = app.post_graphql(posts, &[]).await;
+    let reply = app.post_graphql(users, &[("authorization", &admin)]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"], Value::Null, "{}", reply.body);
     assert_eq!(reply.code(), Some("SERVICE_UNAVAILABLE"), "{}", reply.body);
@@ -68,7 +75,7 @@ async fn a_database_outage_degrades_only_what_needs_it_and_heals_by_itself() {
         .post_graphql(query, &[("authorization", &authorization)])
         .await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
-    let reply = app.post_graphql(posts, &[]).await;
+    let reply = app.post_graphql(users, &[("authorization", &admin)]).await;
     assert!(reply.body.get("errors").is_none(), "{}", reply.body);
-    assert_eq!(reply.body["data"]["posts"], json!({"nodes": []}));
+    assert_eq!(reply.body["data"]["users"], json!({"nodes": []}));
 }

@@ -19,6 +19,7 @@ use clerk_graphql::auth::keys::KeySource;
 use clerk_graphql::auth::org_permissions;
 use clerk_graphql::auth::token::{TokenCarrier, TokenSource};
 use clerk_graphql::auth::verifier::ClaimRules;
+use clerk_graphql::auth::viewer::CLERK_CLAIMS;
 use clerk_graphql::auth::{AuthFailure, Verified, Verifier, Viewer};
 use clerk_graphql::config::Secret;
 use clerk_graphql::webhooks::SigningKeys;
@@ -1245,30 +1246,6 @@ proptest! {
         let _ = viewer.custom_claim(&path);
     }
 }
-
-/// The claims Clerk defines (never custom claims).
-const CLERK_CLAIMS: &[&str] = &[
-    "azp",
-    "exp",
-    "fva",
-    "iat",
-    "iss",
-    "nbf",
-    "sid",
-    "sub",
-    "act",
-    "sts",
-    "v",
-    "jti",
-    "pla",
-    "fea",
-    "o",
-    "org_id",
-    "org_slug",
-    "org_role",
-    "org_permissions",
-    "aud",
-];
 
 fn check_viewer(viewer: &Viewer, claims: &Map<String, Value>) -> Result<(), TestCaseError> {
     for (key, value) in claims {

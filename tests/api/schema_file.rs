@@ -4,7 +4,7 @@
 fn committed_schema_is_up_to_date() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql");
     let committed = std::fs::read_to_string(path).unwrap_or_default();
-    let current = clerk_graphql::graphql::sdl();
+    let current = clerk_graphql::schema::sdl();
     if committed != current {
         let first_difference = committed
             .lines()

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clerk_graphql::db::{users, webhook_events};
+use clerk_graphql::db::webhook_events;
+use clerk_graphql::users::entity as users;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::binary::{terminate, wait_until_ready};

@@ -1,6 +1,6 @@
 //! `clerk-graphql sync-users`, the real binary, against a fake Clerk with 1,234 users.
 
-use clerk_graphql::db::users;
+use clerk_graphql::users::entity as users;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait};
 use serde_json::json;
 

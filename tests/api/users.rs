@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use clerk_graphql::clerk::ClerkUser;
-use clerk_graphql::db::users;
 use clerk_graphql::users::apply_snapshot;
+use clerk_graphql::users::entity as users;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use clerk_graphql::auth::clock::FixedClock;
-use clerk_graphql::db::{users, webhook_events};
+use clerk_graphql::db::webhook_events;
+use clerk_graphql::users::entity as users;
 use reqwest::StatusCode;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};

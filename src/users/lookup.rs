@@ -8,7 +8,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::db::users::{Column, Entity as Users, Model as User};
+use crate::users::entity::{Column, Entity as Users, Model as User};
 
 /// A user who is not deleted.
 pub async fn find_active<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<User>, DbErr> {

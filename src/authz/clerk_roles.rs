@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 
-use super::{ClerkUserLoader, load_user};
-use crate::authz::{AppRoleSource, RoleUnavailable};
+use super::{AppRoleSource, RoleUnavailable};
+use crate::clerk::{ClerkUserLoader, load_user};
 
 /// Request data: looks roles up through the request's user loader, so a role check and a
 /// `Viewer.profile` in the same request share one Backend API call.

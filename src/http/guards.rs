@@ -9,8 +9,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 
-use super::request_id;
-use crate::error::ApiError;
+use super::graphql::request_id;
+use crate::http::error::ApiError;
 
 /// `GRAPHQL_TIMEOUT_SECS` over everything a GraphQL request does — reading the body, verifying
 /// the token, running resolvers — answered **503** `SERVICE_UNAVAILABLE` with `Retry-After`
@@ -47,12 +47,12 @@ const MAX_REQUEST_ID_CHARS: usize = 64;
 pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     let unsafe_id = request
         .headers()
-        .get_all(super::REQUEST_ID)
+        .get_all(super::graphql::REQUEST_ID)
         .iter()
         .enumerate()
         .any(|(index, value)| index > 0 || !is_safe_request_id(value.as_bytes()));
     if unsafe_id {
-        request.headers_mut().remove(super::REQUEST_ID);
+        request.headers_mut().remove(super::graphql::REQUEST_ID);
     }
     next.run(request).await
 }

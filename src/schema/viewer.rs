@@ -3,11 +3,11 @@ use std::sync::Arc;
 use async_graphql::{Context, Json, Object};
 use serde_json::{Map, Value};
 
-use super::RoleClaim;
-use super::clerk_user::{ClerkUserObject, live_profile};
-use super::errors;
 use crate::auth::Viewer;
 use crate::authz::AppRoleSource;
+use crate::graphql::RoleClaim;
+use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
+use crate::graphql::errors;
 
 /// The GraphQL face of the authenticated viewer.
 pub struct ViewerObject(pub Arc<Viewer>);

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthFailure;
-use crate::rate_limit::Limit;
+use crate::rate_limit::{Limit, Refusal};
 
 /// Seconds a client should wait before retrying when a dependency is down.
 const RETRY_AFTER_SECS: &str = "5";
@@ -45,6 +45,15 @@ pub enum ApiError {
     /// 429 with `Retry-After`: over a rate limit, or the address is locked out (`rate_limit`).
     #[error("rate limited ({}), retry after {retry_after_secs} s", .limit.reason())]
     RateLimited { limit: Limit, retry_after_secs: u64 },
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        ApiError::RateLimited {
+            limit: refusal.limit,
+            retry_after_secs: refusal.retry_after_secs,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, header};
 
-use super::GRAPHQL_RESPONSE_JSON;
+use super::graphql::GRAPHQL_RESPONSE_JSON;
 
 /// The media type a GraphQL response is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::token::{TokenCarrier, TokenSource};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The origins trusted besides the server's own: `CORS_ALLOWED_ORIGINS`.
 #[derive(Debug, Clone, Default)]
@@ -79,7 +79,8 @@ impl CsrfPolicy {
         // GraphQL query over `GET` (an `<img>` on any site can send one: it would spend the
         // victim's quota and read as them, even if the page cannot see the answer).
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let acts = headers.contains_key(header::UPGRADE) || super::has_query_parameter(uri);
+        let acts =
+            headers.contains_key(header::UPGRADE) || super::graphql::has_query_parameter(uri);
         if safe && !acts {
             return true;
         }

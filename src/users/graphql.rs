@@ -1,25 +1,29 @@
-//! `User`: a row of the app's own `users` table (kept in sync from Clerk), and the queries that
-//! read it.
+//! The users slice's GraphQL face: `User` (a row of the app's own `users` table, kept in sync
+//! from Clerk), the queries that read it (`me`, `user`, `users`) and the viewer's own user events
+//! (`myUserEvents`).
 
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, Error, ID, Json, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::clerk_user::{ClerkUserObject, live_profile};
-use super::errors;
-use super::pagination::page_size;
-use super::post::{PostConnection, posts_page};
+use futures_util::{Stream, StreamExt};
+
+use super::entity::Model;
+use super::events::{UserEvent, UserEventKind, UserEvents};
+use super::provision::{ProvisionError, Provisioning, current_user};
+use super::{UserCursor, find_active, lookup};
 use crate::auth::Viewer;
-use crate::authz::directives::{owner_or_role, role};
+use crate::authz::directives::{auth, owner_or_role, role};
 use crate::authz::{Owned, check_owner};
 use crate::clerk::ClerkUserLoader;
-use crate::db::users::Model;
-use crate::posts::Listing;
-use crate::users::{UserCursor, directory};
+use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
+use crate::graphql::limits::QueriesOnly;
+use crate::graphql::pagination::page_size;
+use crate::graphql::{database, errors};
 
 /// Longer than this is not a name or an email address.
 const MAX_SEARCH_CHARS: usize = 100;
@@ -39,7 +43,7 @@ impl Owned for UserObject {
     }
 }
 
-/// A user. The public profile (`id`, `displayName`, `posts`) is readable by anyone; the personal
+/// A user. The public profile (`id`, `displayName`) is readable by anyone; the personal
 /// data (`@ownerOrRole(role: "admin")`: email, username, names, image, Clerk timestamps, public
 /// metadata) by the user themself and by admins only, `null` with an error for anyone else.
 #[Object(name = "User")]
@@ -107,29 +111,114 @@ impl UserObject {
         Ok(Some(Json(&self.0.public_metadata)))
     }
 
-    /// The user's posts, newest first: published ones, and drafts too for the user themself.
-    #[graphql(complexity = "super::limits::connection_complexity(first, child_complexity)")]
-    async fn posts(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> Result<PostConnection> {
-        let own = ctx
-            .data_opt::<Arc<Viewer>>()
-            .is_some_and(|viewer| viewer.user_id == self.0.id);
-        let listing = Listing::ByAuthor {
-            author_id: &self.0.id,
-            with_drafts: own,
-        };
-        posts_page(ctx, listing, first, after).await
-    }
-
     /// The user as Clerk's Backend API describes them right now (cached up to a minute);
     /// for admin screens. Several users in one request are fetched in one call.
     #[graphql(directive = role::apply("admin".into()))]
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<ClerkUserObject>> {
         live_profile(ctx, &self.0.id).await
+    }
+}
+
+/// The users slice's part of the query root.
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The signed-in user's row. Created on first use from Clerk's Backend API when the
+    /// `user.created` webhook has not arrived yet; null once the user is deleted.
+    #[graphql(directive = auth::apply())]
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        let viewer = ctx.data::<Arc<Viewer>>()?;
+        let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
+        // Over `GET` (queries only) nothing is written.
+        let provisioning = if ctx.data_opt::<QueriesOnly>().is_some() {
+            Provisioning::InMemory
+        } else {
+            Provisioning::Store
+        };
+        let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref), provisioning)
+            .await
+            .map_err(provisioning_error)?;
+        Ok(user.map(UserObject::from))
+    }
+
+    /// A user by Clerk user id; null when unknown or deleted.
+    #[graphql(directive = auth::apply())]
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<UserObject>> {
+        let user = find_active(database(ctx)?, &id)
+            .await
+            .map_err(errors::database)?;
+        Ok(user.map(UserObject::from))
+    }
+
+    /// Users, oldest first, in pages of `first` (default 20, at most 100) after the cursor
+    /// `after`; `search` matches part of the email, username or names.
+    #[graphql(
+        directive = role::apply("admin".into()),
+        complexity = "crate::graphql::limits::connection_complexity(first, child_complexity)"
+    )]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<UserConnection> {
+        let request = UsersPageRequest::parse(first, after, search)?;
+        users_page(ctx, database(ctx)?, request).await
+    }
+}
+
+/// The users slice's part of the subscription root.
+#[derive(Default)]
+pub struct UserSubscription;
+
+#[Subscription]
+impl UserSubscription {
+    /// Changes to the signed-in user's own row that Clerk's webhooks bring (a profile edited in
+    /// another tab or by an admin, the account deleted): the frontend refreshes what it shows.
+    #[graphql(directive = auth::apply())]
+    async fn my_user_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = UserEventObject>> {
+        let user_id = ctx.data::<Arc<Viewer>>()?.user_id.clone();
+        let events = ctx
+            .data::<UserEvents>()?
+            .stream()
+            .filter(move |event| std::future::ready(event.user_id == user_id))
+            .map(UserEventObject);
+        Ok(events)
+    }
+}
+
+/// A change to a user's row.
+pub struct UserEventObject(UserEvent);
+
+#[Object(name = "UserEvent")]
+impl UserEventObject {
+    async fn kind(&self) -> UserEventKind {
+        self.0.kind
+    }
+
+    /// The row as it is now; null once the user is deleted.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        let user = find_active(database(ctx)?, &self.0.user_id)
+            .await
+            .map_err(errors::database)?;
+        Ok(user.map(UserObject::from))
+    }
+}
+
+/// Creating the viewer's row failed: the database or Clerk's Backend API.
+pub fn provisioning_error(error: ProvisionError) -> Error {
+    match error {
+        ProvisionError::Database(error) => errors::database(error),
+        ProvisionError::Clerk(error) => {
+            tracing::warn!(%error, "could not provision the user from Clerk");
+            errors::clerk_unavailable()
+        }
     }
 }
 
@@ -192,7 +281,7 @@ pub async fn users_page(
     db: &sea_orm::DatabaseConnection,
     request: UsersPageRequest,
 ) -> Result<UserConnection> {
-    let page = directory::page(
+    let page = lookup::page(
         db,
         request.first,
         request.after.as_ref(),

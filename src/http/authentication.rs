@@ -8,9 +8,9 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::token::TokenSource;
-use super::{AuthFailure, Verified, Verifier, Viewer};
-use crate::error::ApiError;
+use crate::auth::token::TokenSource;
+use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
+use crate::http::error::ApiError;
 
 /// Request extension: the viewer, or `None` for an anonymous request.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
-//! `Post`: the example domain's GraphQL face — visibility, ownership checks, pagination, the
-//! batched `author`, mutations and subscriptions.
+//! The posts slice's GraphQL face: `Post` (visibility, ownership checks, pagination, the batched
+//! `author`), its queries, mutations and subscriptions, and the schema data it needs
+//! ([`install`]).
 
 use std::sync::Arc;
 
@@ -9,22 +10,24 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::has_app_role;
-use super::database;
-use super::errors;
-use super::loaders::UserRows;
-use super::pagination::page_size;
-use super::user::UserObject;
+use async_graphql::{ObjectType, SchemaBuilder, Subscription, SubscriptionType};
+use futures_util::{Stream, StreamExt};
+
+use super::entity::Model;
+use super::rules::{self, InvalidField};
+use super::{
+    Listing, NewPost, PostBodies, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
+    store,
+};
 use crate::auth::Viewer;
 use crate::authz::directives::auth;
 use crate::clerk::ClerkUserLoader;
-use crate::db::posts::Model;
-use crate::db::users::Model as User;
-use crate::posts::rules::{self, InvalidField};
-use crate::posts::{
-    Bodies, Listing, NewPost, PostChanges, PostEvent, PostEventKind, PostEvents, SharedAuthor,
-    store,
-};
+use crate::graphql::access::has_app_role;
+use crate::graphql::pagination::page_size;
+use crate::graphql::{database, errors};
+use crate::users::entity::Model as User;
+use crate::users::graphql::{UserObject, provisioning_error};
+use crate::users::loaders::UserRowLoader;
 use crate::users::{Provisioning, current_user};
 
 /// The role that may edit and delete anyone's posts.
@@ -121,7 +124,7 @@ impl PostObject {
             }
             Author::Lookup => {}
         }
-        let author = match ctx.data_opt::<Arc<UserRows>>() {
+        let author = match ctx.data_opt::<Arc<UserRowLoader>>() {
             Some(loader) => loader.load_one(self.row.author_id.clone()).await,
             // Outside a request's loader (subscription events): one lookup.
             None => crate::users::find_active(database(ctx)?, &self.row.author_id)
@@ -141,7 +144,7 @@ pub type PostConnection = Connection<String, PostObject>;
 /// A page of posts; when the selection asks for `author`, the authors of the whole page are
 /// loaded in one statement before the nodes resolve (so 100 posts by 37 authors cost exactly
 /// two statements, whatever the scheduling of the nodes).
-pub async fn posts_page(
+async fn posts_page(
     ctx: &Context<'_>,
     listing: Listing<'_>,
     first: Option<i32>,
@@ -162,9 +165,9 @@ pub async fn posts_page(
             || selection.field("edges").field("node").field(field).exists()
     };
     let bodies = if selects("body") {
-        Bodies::Included
+        PostBodies::Included
     } else {
-        Bodies::Omitted
+        PostBodies::Omitted
     };
     let page = store::page(database(ctx)?, listing, first, after, bodies)
         .await
@@ -174,7 +177,7 @@ pub async fn posts_page(
     // error shows on those fields.
     let mut authors = None;
     if selects("author")
-        && let Some(loader) = ctx.data_opt::<Arc<UserRows>>()
+        && let Some(loader) = ctx.data_opt::<Arc<UserRowLoader>>()
     {
         authors = loader
             .load_many(page.posts.iter().map(|post| post.author_id.clone()))
@@ -191,7 +194,7 @@ pub async fn posts_page(
             PostObject {
                 row,
                 author,
-                body_omitted: bodies == Bodies::Omitted,
+                body_omitted: bodies == PostBodies::Omitted,
             },
         )
     }));
@@ -199,7 +202,7 @@ pub async fn posts_page(
 }
 
 /// A post the viewer may read: published, or their own draft.
-pub async fn readable_post(ctx: &Context<'_>, id: &ID) -> Result<Option<PostObject>> {
+async fn readable_post(ctx: &Context<'_>, id: &ID) -> Result<Option<PostObject>> {
     let Ok(id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
@@ -230,6 +233,53 @@ pub struct UpdatePostInput {
     pub published: Option<bool>,
 }
 
+/// The schema data the slice's resolvers need: the channel its mutations publish to and its
+/// subscriptions read.
+pub fn install<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    builder.data(PostEvents::default())
+}
+
+/// The posts slice's part of the query root.
+#[derive(Default)]
+pub struct PostQuery;
+
+#[Object]
+impl PostQuery {
+    /// Published posts, newest first. With `authorId`, that user's posts: published ones, and
+    /// drafts too when the author is the viewer.
+    #[graphql(
+        complexity = "crate::graphql::limits::connection_complexity(first, child_complexity)"
+    )]
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        author_id: Option<ID>,
+    ) -> Result<PostConnection> {
+        let listing = match &author_id {
+            None => Listing::Published,
+            Some(author_id) => Listing::ByAuthor {
+                author_id,
+                with_drafts: ctx
+                    .data_opt::<Arc<Viewer>>()
+                    .is_some_and(|viewer| viewer.user_id == author_id.as_str()),
+            },
+        };
+        posts_page(ctx, listing, first, after).await
+    }
+
+    /// A published post, or the viewer's own draft; null otherwise.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PostObject>> {
+        readable_post(ctx, &id).await
+    }
+}
+
 #[derive(Default)]
 pub struct PostMutation;
 
@@ -249,7 +299,7 @@ impl PostMutation {
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
         let author = current_user(db, viewer, clerk.map(Arc::as_ref), Provisioning::Store)
             .await
-            .map_err(errors::provisioning)?
+            .map_err(provisioning_error)?
             .ok_or_else(|| errors::forbidden("this account is deleted"))?;
         let post = store::create(db, &author.id, post, Utc::now())
             .await
@@ -340,4 +390,51 @@ async fn editable_post(ctx: &Context<'_>, id: &ID) -> Result<Model> {
 
 fn invalid(error: InvalidField) -> async_graphql::Error {
     errors::invalid_input_field(error.field, error.message)
+}
+
+/// The posts slice's part of the subscription root.
+#[derive(Default)]
+pub struct PostSubscription;
+
+#[Subscription]
+impl PostSubscription {
+    /// Posts as they are published. Public.
+    async fn post_published(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PostObject>> {
+        let events = ctx
+            .data::<PostEvents>()?
+            .stream()
+            .filter(|event| std::future::ready(event.kind == PostEventKind::Published))
+            .map(PostObject::from);
+        Ok(events)
+    }
+
+    /// Every change to the signed-in user's own posts.
+    #[graphql(directive = auth::apply())]
+    async fn my_post_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = PostEventObject>> {
+        let author = ctx.data::<Arc<Viewer>>()?.user_id.clone();
+        let events = ctx
+            .data::<PostEvents>()?
+            .stream()
+            .filter(move |event| std::future::ready(event.post.author_id == author))
+            .map(PostEventObject);
+        Ok(events)
+    }
+}
+
+/// A change to a post.
+pub struct PostEventObject(PostEvent);
+
+#[Object(name = "PostEvent")]
+impl PostEventObject {
+    async fn kind(&self) -> PostEventKind {
+        self.0.kind
+    }
+
+    /// The post after the change (before it, for `DELETED`).
+    async fn post(&self) -> PostObject {
+        PostObject::from(self.0.clone())
+    }
 }

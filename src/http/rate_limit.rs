@@ -8,9 +8,10 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ClientIp, RateLimiter};
+use super::authentication::Authentication;
+use super::error::ApiError;
 use crate::auth::AuthFailure;
-use crate::auth::middleware::Authentication;
+use crate::rate_limit::{ClientIp, RateLimiter};
 
 /// The client address of a request (the server runs with `ConnectInfo`; without it, every
 /// request shares the unspecified address, so that limits never silently turn off).
@@ -32,7 +33,7 @@ pub async fn graphql_address(
     next: Next,
 ) -> Response {
     let page = matches!(*request.method(), Method::GET | Method::HEAD)
-        && !crate::graphql_http::has_query_parameter(request.uri());
+        && !crate::http::graphql::has_query_parameter(request.uri());
     if page {
         return next.run(request).await;
     }
@@ -53,14 +54,14 @@ pub async fn address(
     }
     let ip = client_ip(&limiter, &request);
     if let Err(refused) = limiter.check_address(ip).await {
-        return refused.into_response();
+        return ApiError::from(refused).into_response();
     }
     request.extensions_mut().insert(ClientIp(ip));
     let response = next.run(request).await;
     if let Some(failure) = response.extensions().get::<AuthFailure>().copied()
         && let Some(locked_out) = limiter.refuse_invalid_token(ip, failure).await
     {
-        return locked_out.into_response();
+        return ApiError::from(locked_out).into_response();
     }
     response
 }
@@ -78,7 +79,7 @@ pub async fn user(
     if let Some(viewer) = viewer
         && let Err(refused) = limiter.check_user(&viewer.user_id).await
     {
-        return refused.into_response();
+        return ApiError::from(refused).into_response();
     }
     next.run(request).await
 }
@@ -94,7 +95,7 @@ pub async fn webhook(
     }
     let ip = client_ip(&limiter, &request);
     if let Err(refused) = limiter.check_webhook(ip).await {
-        return refused.into_response();
+        return ApiError::from(refused).into_response();
     }
     next.run(request).await
 }

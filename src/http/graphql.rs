@@ -3,7 +3,7 @@
 //! - `POST` with an `application/json` body (a `charset` parameter is fine). Any other content
 //!   type is 415: `text/plain`, `multipart/form-data` and `application/x-www-form-urlencoded` are
 //!   what a browser sends cross-site without a CORS preflight, so accepting them would let any
-//!   site post to the API with the user's cookie (see [`csrf`] for the second line of defence).
+//!   site post to the API with the user's cookie (see [`super::csrf`] for the second line of defence).
 //! - `GET /graphql?query=…&variables=…&operationName=…` runs queries only; a mutation over `GET`
 //!   is 405 with `Allow: POST` (the check is in [`crate::graphql::limits`], on the parsed
 //!   document). A `GET` without `query` is the playground page, when it is on and the client asks
@@ -20,15 +20,9 @@
 //!   whatever the media type.
 //! - Errors coded `INTERNAL_SERVER_ERROR` are masked and carry `extensions.requestId`.
 //! - The content type is `application/graphql-response+json` when the client's `Accept` prefers
-//!   it (q-values and wildcards, see [`accept`]), else `application/json`
+//!   it (q-values and wildcards, see [`super::accept`]), else `application/json`
 //!   ([`negotiate_content_type`], for every GraphQL-shaped response, including the HTTP-level
-//!   errors of [`crate::error::ApiError`]).
-
-pub mod accept;
-pub mod cors;
-pub mod csrf;
-pub mod guards;
-pub mod unread_body;
+//!   errors of [`crate::http::error::ApiError`]).
 
 use async_graphql::{ServerError, Value};
 use axum::body::Bytes;
@@ -37,10 +31,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
+use super::accept;
+
 use crate::graphql::limits::{
     BAD_REQUEST, PARSE_FAILED, QueriesOnly, REASON_METHOD_NOT_ALLOWED, VALIDATION_FAILED,
 };
+use crate::http::error::ApiError;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -72,7 +68,7 @@ pub fn has_query_parameter(uri: &Uri) -> bool {
 }
 
 /// What the gate in front of `/graphql` decides before authentication runs.
-pub enum Gate {
+pub enum GraphqlRoute {
     /// A GraphQL request: authenticate it and run it.
     Execute,
     /// `GET` without `query`: the playground page (or 405 when it is off).
@@ -80,14 +76,14 @@ pub enum Gate {
     Refuse(ApiError),
 }
 
-pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
+pub fn route(method: &Method, headers: &HeaderMap, uri: &Uri) -> GraphqlRoute {
     if method == Method::GET || method == Method::HEAD {
         if has_query_parameter(uri) {
-            Gate::Execute
+            GraphqlRoute::Execute
         } else if accept::asks_for_html(headers) {
-            Gate::Playground
+            GraphqlRoute::Playground
         } else {
-            Gate::Refuse(ApiError::BadRequest {
+            GraphqlRoute::Refuse(ApiError::BadRequest {
                 reason: "missing_query",
                 message: "GET /graphql needs a `query` parameter (or POST a JSON body); the \
                           playground is served to browsers."
@@ -95,9 +91,9 @@ pub fn gate(method: &Method, headers: &HeaderMap, uri: &Uri) -> Gate {
             })
         }
     } else if method == Method::POST && !is_json(headers) {
-        Gate::Refuse(ApiError::UnsupportedMediaType)
+        GraphqlRoute::Refuse(ApiError::UnsupportedMediaType)
     } else {
-        Gate::Execute
+        GraphqlRoute::Execute
     }
 }
 

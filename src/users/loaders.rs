@@ -7,13 +7,13 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
-use crate::db::users::{Column, Entity as Users, Model as User};
+use crate::users::entity::{Column, Entity as Users, Model as User};
 
 /// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch. Shared rows: the
 /// loader hands out a copy per request for a key, and a page's posts often share authors.
-pub struct UserRowLoader(pub DatabaseConnection);
+pub struct UserRowSource(pub DatabaseConnection);
 
-impl Loader<String> for UserRowLoader {
+impl Loader<String> for UserRowSource {
     type Value = Arc<User>;
     type Error = Arc<DbErr>;
 
@@ -32,8 +32,8 @@ impl Loader<String> for UserRowLoader {
 }
 
 /// The request's user-row loader, with a memo for that request only.
-pub type UserRows = DataLoader<UserRowLoader, HashMapCache>;
+pub type UserRowLoader = DataLoader<UserRowSource, HashMapCache>;
 
-pub fn user_rows(db: DatabaseConnection) -> UserRows {
-    DataLoader::with_cache(UserRowLoader(db), tokio::spawn, HashMapCache::default())
+pub fn user_row_loader(db: DatabaseConnection) -> UserRowLoader {
+    DataLoader::with_cache(UserRowSource(db), tokio::spawn, HashMapCache::default())
 }

@@ -1,0 +1,50 @@
+//! Changes to user rows, for the `myUserEvents` subscription: one broadcast channel per process,
+//! published by the webhook handler once its transaction has committed. An event names the user
+//! only; a subscriber reads the row as it is when the event reaches it.
+
+use super::store::{DeletionOutcome, SnapshotOutcome};
+use crate::graphql::broadcast::Channel;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum UserEventKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl UserEventKind {
+    /// What a snapshot did to the row; `None` when it left it as it was.
+    pub fn of_snapshot(outcome: SnapshotOutcome) -> Option<Self> {
+        match outcome {
+            SnapshotOutcome::Created => Some(Self::Created),
+            SnapshotOutcome::Updated => Some(Self::Updated),
+            SnapshotOutcome::Unchanged | SnapshotOutcome::DeletedLocally => None,
+        }
+    }
+
+    /// What a deletion did to the row; `None` when there was no live row to delete.
+    pub fn of_deletion(outcome: DeletionOutcome) -> Option<Self> {
+        match outcome {
+            DeletionOutcome::Deleted => Some(Self::Deleted),
+            DeletionOutcome::Tombstoned | DeletionOutcome::AlreadyDeleted => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEvent {
+    pub kind: UserEventKind,
+    pub user_id: String,
+}
+
+/// Where the webhook handler announces changes to user rows.
+pub type UserEvents = Channel<UserEvent>;
+
+impl Channel<UserEvent> {
+    pub fn publish(&self, kind: UserEventKind, user_id: &str) {
+        self.send(UserEvent {
+            kind,
+            user_id: user_id.to_string(),
+        });
+    }
+}
