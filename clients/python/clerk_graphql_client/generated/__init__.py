@@ -6,7 +6,7 @@ from .client import Client
 from .create_post import CreatePost, CreatePostCreatePost
 from .delete_post import DeletePost
 from .echo import Echo
-from .enums import PostEventKind
+from .enums import PostEventKind, UserEventKind
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -55,6 +55,7 @@ __all__ = [
     "UpdatePostInput",
     "UpdatePostUpdatePost",
     "User",
+    "UserEventKind",
     "UserUser",
     "Users",
     "UsersUsers",

@@ -9,3 +9,9 @@ class PostEventKind(str, Enum):
     UPDATED = "UPDATED"
     PUBLISHED = "PUBLISHED"
     DELETED = "DELETED"
+
+
+class UserEventKind(str, Enum):
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
