@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
 
 /// How long a statement waits for a connection (PostgreSQL) or for SQLite's write lock before
 /// failing: long enough to ride out a burst, short enough that a dead database becomes a prompt
@@ -32,8 +35,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// A PostgreSQL advisory-lock key of this application's migrations ("clerkgql").
+const MIGRATION_LOCK: i64 = 0x636c_6572_6b67_716c;
+
+/// Applies pending migrations. On PostgreSQL, replicas that start together take turns: each
+/// holds a transaction-scoped advisory lock (on one pooled connection) while it migrates on the
+/// others, so one applies the migrations and the rest, once they get the lock, find nothing
+/// pending. Without it, two replicas would race on the same `CREATE TABLE` and the row of
+/// `seaql_migrations`, and one would fail to start. SQLite is one process's file: no lock.
 pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let lock = db.begin().await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    let migrated = Migrator::up(db, None).await;
+    // Committing (or, on failure, rolling back) releases the lock for the next replica.
+    lock.commit().await?;
+    migrated
 }
 
 /// Whether an error means the database is unreachable or overloaded (answer 503 /

@@ -29,6 +29,7 @@ mod playground;
 mod posts;
 mod properties;
 mod rate_limits;
+mod replicas;
 mod schema_file;
 mod sessions;
 mod shutdown;
