@@ -49,14 +49,15 @@ pub async fn address(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Also with the limits off: the WebSocket connection bound per address reads it.
+    let ip = client_ip(&limiter, &request);
+    request.extensions_mut().insert(ClientIp(ip));
     if !limiter.is_enabled() {
         return next.run(request).await;
     }
-    let ip = client_ip(&limiter, &request);
     if let Err(refused) = limiter.check_address(ip).await {
         return ApiError::from(refused).into_response();
     }
-    request.extensions_mut().insert(ClientIp(ip));
     let response = next.run(request).await;
     if let Some(failure) = response.extensions().get::<AuthFailure>().copied()
         && let Some(locked_out) = limiter.refuse_invalid_token(ip, failure).await

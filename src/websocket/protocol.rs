@@ -63,11 +63,8 @@ pub enum ClientMessage {
         #[serde(default)]
         payload: Option<Value>,
     },
-    Pong {
-        #[serde(default)]
-        #[allow(dead_code)]
-        payload: Option<Value>,
-    },
+    /// Its payload, if any, is ignored.
+    Pong {},
 }
 
 impl ClientMessage {

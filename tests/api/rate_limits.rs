@@ -423,6 +423,26 @@ async fn the_websocket_upgrade_counts_towards_the_address_quota() {
     assert!(ws_connect(&app, "198.51.100.2").await.is_ok());
 }
 
+/// The socket bound per address holds with the rate limits off too: each client address has its
+/// own, rather than every client sharing one unknown address.
+#[tokio::test]
+async fn sockets_are_bounded_per_address_with_the_rate_limits_off() {
+    let (app, _clock) = app_at_t(
+        behind_proxy()
+            .var("RATE_LIMIT_ENABLED", "false")
+            .var("WS_MAX_CONNECTIONS_PER_IP", "1"),
+    )
+    .await;
+    let _first = ws_connect(&app, "198.51.100.1").await.expect("upgrade");
+    let _other_address = ws_connect(&app, "198.51.100.2").await.expect("upgrade");
+    match ws_connect(&app, "198.51.100.1").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS)
+        }
+        other => panic!("expected HTTP 429, got {:?}", other.map(|_| ())),
+    }
+}
+
 async fn ws_connect(
     app: &TestApp,
     forwarded_for: &str,
