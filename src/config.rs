@@ -61,6 +61,11 @@ pub struct Config {
     pub websocket_limits: WebSocketLimits,
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimitConfig,
+    /// `REDIS_URL`: the Redis the replicas share state through; `None` is one process with its
+    /// state in memory. A secret: the URL may carry a password.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_KEY_PREFIX`: put before every key and channel, so deployments can share a Redis.
+    pub redis_key_prefix: String,
     pub cors_allowed_origins: Vec<String>,
     /// `CORS_ALLOWED_HEADERS`: request headers a listed origin may send (lower case).
     pub cors_allowed_headers: Vec<String>,
@@ -385,6 +390,13 @@ impl Config {
         let websocket_limits = parse_websocket_limits(&mut p);
         let http_limits = parse_http_limits(&mut p);
         let rate_limits = parse_rate_limits(&mut p);
+        let redis_url = p.parse("REDIS_URL", |v| match v.parse::<redis::ConnectionInfo>() {
+            Ok(_) => Ok(Secret::new(v)),
+            Err(_) => Err("expected a `redis://`, `rediss://` or `unix://` URL".into()),
+        });
+        let redis_key_prefix = p
+            .lookup_value("REDIS_KEY_PREFIX")
+            .unwrap_or_else(|| "clerk-graphql:".into());
         let cors_allowed_origins = p
             .parse("CORS_ALLOWED_ORIGINS", |v| {
                 let origins = split_list(v, ',');
@@ -469,6 +481,8 @@ impl Config {
             websocket_limits,
             http_limits,
             rate_limits,
+            redis_url,
+            redis_key_prefix,
             cors_allowed_origins,
             cors_allowed_headers,
             log_filter,

@@ -13,6 +13,7 @@ pub mod posts;
 pub mod rate_limit;
 pub mod schema;
 pub mod server;
+pub mod shared;
 pub mod telemetry;
 pub mod users;
 pub mod webhooks;

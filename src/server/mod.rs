@@ -48,6 +48,7 @@ use crate::playground::DevTokenMinter;
 use crate::rate_limit::RateLimiter;
 use crate::rate_limit::slots::ConnectionSlots;
 use crate::schema::{AppSchema, SchemaOptions, build_schema};
+use crate::shared::SharedRedis;
 use crate::users::UserEvents;
 use crate::users::loaders::user_row_loader;
 use crate::webhooks::{Retention, SigningKeys, WebhookState};
@@ -64,6 +65,8 @@ struct AppState {
     max_body_bytes: usize,
     /// Rate limits and the brute-force lockout (`rate_limit`).
     rate_limits: Arc<RateLimiter>,
+    /// The Redis shared with the other replicas (`REDIS_URL`), if any.
+    redis: Option<SharedRedis>,
 }
 
 /// How long in-flight requests may run after a shutdown signal (orchestrators usually allow
@@ -120,6 +123,7 @@ impl Application {
                 .context("database migrations failed")?;
         }
 
+        let redis = shared_redis(&config)?;
         let (keys, rules, dev_keys) = token_keys(&config)?;
         if dev_keys.is_none() {
             // In dev mode the banner has said where the keys come from.
@@ -168,6 +172,7 @@ impl Application {
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
             rate_limits: Arc::new(RateLimiter::new(&config.rate_limits, Arc::clone(&clock))),
+            redis,
         };
         let dev_tokens = dev_keys.map(|keys| {
             Arc::new(PlaygroundDevTokens {
@@ -541,12 +546,28 @@ fn insert_request_data(
     }
 }
 
+/// Connects to `REDIS_URL` in the background (a Redis that is down at start-up is an outage to
+/// ride out, not a reason not to start); without it, says once that state stays in this process.
+fn shared_redis(config: &Config) -> anyhow::Result<Option<SharedRedis>> {
+    let Some(url) = &config.redis_url else {
+        tracing::info!(
+            "REDIS_URL is not set: one process, rate limits, events and revocations in memory"
+        );
+        return Ok(None);
+    };
+    let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &[])
+        .context("REDIS_URL could not be used")?;
+    Ok(Some(redis))
+}
+
 /// Liveness: the process answers.
 async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers and, with a remote key source, a key set is loaded.
+/// Readiness: the database answers and, with a remote key source, a key set is loaded. A Redis
+/// that does not answer is reported as `degraded` but keeps the replica ready: it serves with
+/// local state until Redis is back.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.db.ping())
         .await
@@ -555,6 +576,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         KeySource::Jwks(cache) => Some(cache.is_loaded()),
         _ => None,
     };
+    let redis = match &state.redis {
+        Some(redis) => Some(
+            tokio::time::timeout(Duration::from_secs(1), redis.ping())
+                .await
+                .unwrap_or(false),
+        ),
+        None => None,
+    };
+    let degraded: Vec<&str> = [(redis == Some(false)).then_some("redis")]
+        .into_iter()
+        .flatten()
+        .collect();
     let ready = database && jwks.unwrap_or(true);
     let status = if ready {
         StatusCode::OK
@@ -567,6 +600,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "status": if ready { "ready" } else { "not_ready" },
             "database": database,
             "jwks_loaded": jwks,
+            "redis": redis,
+            "degraded": degraded,
         })),
     )
 }

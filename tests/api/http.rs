@@ -16,7 +16,13 @@ async fn health_and_readiness() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"status": "ready", "database": true, "jwks_loaded": true})
+        json!({
+            "status": "ready",
+            "database": true,
+            "jwks_loaded": true,
+            "redis": null,
+            "degraded": [],
+        })
     );
 
     let reply = app.post_graphql("{ health }", &[]).await;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("telemetry", &["config"]),
     // Services the domains use.
     ("db", &[]),
+    ("shared", &[]),
     ("auth", &["config"]),
     ("clerk", &["config"]),
     ("rate_limit", &["auth", "config", "net"]),
@@ -51,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "playground",
             "rate_limit",
             "schema",
+            "shared",
             "users",
             "webhooks",
             "websocket",
