@@ -59,3 +59,20 @@ pub fn defaults<T: Args + FromArgMatches>() -> T {
         .0
         .expect("the declared defaults parse (`config::tests` reads an empty environment)")
 }
+
+/// Every variable of `T` with its default and help, one entry each, for `--help`.
+pub fn describe<T: Args>() -> String {
+    let command = T::augment_args(Command::new("config"));
+    let entries = command.get_arguments().filter(|arg| !arg.is_hide_set());
+    entries
+        .filter_map(|arg| {
+            let name = arg.get_env()?.to_string_lossy();
+            let default = match arg.get_default_values() {
+                [default, ..] if !default.is_empty() => format!("={}", default.to_string_lossy()),
+                _ => String::new(),
+            };
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            Some(format!("  {name}{default}\n          {help}\n"))
+        })
+        .collect()
+}

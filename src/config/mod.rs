@@ -1,12 +1,13 @@
 //! Typed configuration, read once from the environment (and `.env` when present) at start-up.
 //!
-//! Each variable is a clap argument with `env = …` (its parser, default and help in one place:
-//! here, `limits` and `args`); `environment` feeds them from any lookup and names every bad
-//! one; `rules` checks what spans several variables. Every problem is reported at once, each
-//! line naming its variable, so that a misconfigured deployment fails fast with an actionable
-//! message instead of a panic or a server that refuses every token later.
+//! Each variable is a clap argument declared with `env = NAME`, its parser (`values`), default
+//! and help: in `Config` here, `ClerkConfig` (`clerk`), the bounds (`limits`), and in `rules`
+//! those whose meaning depends on other variables. `environment` feeds them from any lookup and
+//! names every bad one; `rules` checks what spans several variables. Every problem is reported
+//! at once, each line naming its variable, so that a misconfigured deployment fails fast with an
+//! actionable message instead of a panic or a server that refuses every token later.
 
-mod args;
+mod clerk;
 mod environment;
 mod limits;
 mod publishable_key;
@@ -18,14 +19,11 @@ mod values;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
+pub use clerk::{ClerkConfig, DEFAULT_MAX_TOKEN_LIFETIME, JwksSettings, KeySourceKind};
 pub use limits::{GraphqlLimits, HttpLimits, RateLimitConfig, RetentionSettings, WebSocketLimits};
 pub use publishable_key::frontend_api_from_publishable_key;
 pub use values::DEFAULT_CORS_HEADERS;
-
-use clap::builder::TypedValueParser as _;
-use values::Whole;
 
 /// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,145 +57,65 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub app_env: AppEnv,
-    pub host: IpAddr,
-    pub port: u16,
-    pub database_url: String,
-    pub database_auto_migrate: bool,
-    /// How long `webhook_events` rows are kept, and how the clean-up runs.
-    pub webhook_retention: RetentionSettings,
-    pub clerk: ClerkConfig,
-    pub graphql_playground: bool,
-    pub graphql_introspection: bool,
-    pub graphql_limits: GraphqlLimits,
-    pub websocket_limits: WebSocketLimits,
-    pub http_limits: HttpLimits,
-    pub rate_limits: RateLimitConfig,
-    pub cors_allowed_origins: Vec<String>,
-    /// `CORS_ALLOWED_HEADERS`: request headers a listed origin may send (lower case).
-    pub cors_allowed_headers: Vec<String>,
-    pub log_filter: String,
-    pub log_format: LogFormat,
-    /// Development without any Clerk key source: tokens signed by a local key pair kept in this
-    /// folder are accepted (see `auth::dev_keys`). `None` in production, always.
-    pub dev_keys_dir: Option<PathBuf>,
-}
-
+/// Every field is a variable (`--help` lists them), except those `rules` derives from others.
 // Lists are `std::vec::Vec`, a path clap's derive does not take for a repeated flag: one
 // variable holds the whole list.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ClerkConfig {
-    /// Backend API key (`sk_…`); also the default JWKS source `{CLERK_API_URL}/v1/jwks`.
-    #[arg(long, env = "CLERK_SECRET_KEY", value_parser = values::secret_key)]
-    pub secret_key: Option<Secret>,
-    /// Gives the issuer `https://<frontend-api-host>` and the session cookie's suffix; public by
-    /// design.
-    #[arg(long, env = "CLERK_PUBLISHABLE_KEY", value_parser = values::publishable_key)]
-    pub publishable_key: Option<String>,
-    /// PEM public key (with or without BEGIN/END lines, `\n` escapes accepted): networkless
-    /// verification. Kept normalised to carry BEGIN/END lines.
-    #[arg(long = "jwt-key", env = "CLERK_JWT_KEY", value_parser = values::normalise_pem)]
-    pub jwt_key_pem: Option<String>,
-    /// Explicit JWKS URL.
-    #[arg(long, env = "CLERK_JWKS_URL", value_parser = values::http_url)]
-    pub jwks_url: Option<String>,
-    /// Exact `iss` a token must carry [default: from the publishable key]. Always set when a key
-    /// source is configured.
-    #[arg(long, env = "CLERK_ISSUER", value_parser = values::http_url)]
-    pub issuer: Option<String>,
-    /// Comma-separated allowed `azp` origins; when set, `azp` is required.
-    #[arg(long, env = "CLERK_AUTHORIZED_PARTIES", default_value = "", value_parser = values::origins)]
-    pub authorized_parties: std::vec::Vec<String>,
-    /// Comma-separated accepted `aud` (JWT templates only).
-    #[arg(long, env = "CLERK_AUDIENCE", default_value = "", value_parser = values::list)]
-    pub audience: std::vec::Vec<String>,
-    /// Backend API base.
-    #[arg(long, env = "CLERK_API_URL", default_value = "https://api.clerk.com", value_parser = values::http_url)]
-    pub api_url: String,
-    /// Leeway for `exp` / `nbf` / `iat`, in seconds.
-    #[arg(long, env = "CLERK_CLOCK_SKEW_SECS", default_value = "5", value_parser = Whole::new(0u64, 300)
-        .of("seconds").why(": a larger leeway extends every token's life").map(Duration::from_secs))]
-    pub clock_skew: Duration,
-    /// The longest `exp - iat` accepted, in seconds (revocations are kept that long; see
-    /// `auth::revocation`).
-    #[arg(long, env = "CLERK_MAX_TOKEN_LIFETIME_SECS", default_value = "3600", value_parser = Whole::new(60u64, 86_400)
-        .of("seconds").why(" (Clerk's session tokens live 60 s)").map(Duration::from_secs))]
-    pub max_token_lifetime: Duration,
-    /// Dot path of the app role in the session claims.
-    #[arg(long, env = "CLERK_ROLE_CLAIM", default_value = "metadata.role", value_parser = values::dot_path)]
-    pub role_claim: String,
-    /// `whsec_…`, several separated by spaces during rotation (alias `CLERK_WEBHOOK_SECRET`).
-    #[arg(long, env = "CLERK_WEBHOOK_SIGNING_SECRET", default_value = "", value_parser = values::webhook_secrets)]
-    pub webhook_signing_secrets: std::vec::Vec<Secret>,
+pub struct Config {
+    /// `production` refuses to start without a key source; playground and introspection
+    /// default to off.
+    #[arg(long, env = "APP_ENV", default_value = "development", value_parser = values::app_env)]
+    pub app_env: AppEnv,
+    /// Listen address; 0.0.0.0 in a container.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", value_parser = values::ip_address)]
+    pub host: IpAddr,
+    /// Listen port; 0 picks a free one.
+    #[arg(long, env = "PORT", default_value = "8080", value_parser = values::port)]
+    pub port: u16,
+    /// SQLite, or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://clerk-graphql.db?mode=rwc",
+        value_parser = values::database_url)]
+    pub database_url: String,
+    /// Apply pending migrations at start-up.
+    #[arg(long, env = "DATABASE_AUTO_MIGRATE", default_value = "true",
+        action = clap::ArgAction::Set, value_parser = values::boolean)]
+    pub database_auto_migrate: bool,
+    #[command(flatten)]
+    pub webhook_retention: RetentionSettings,
+    #[command(flatten)]
+    pub clerk: ClerkConfig,
+    /// `GRAPHQL_PLAYGROUND`, by default on in development only.
     #[arg(skip)]
-    pub jwks: JwksSettings,
-}
-
-/// How the remote key set is cached and fetched. Not environment variables: the defaults follow
-/// Clerk's own SDKs; tests shorten them.
-#[derive(Debug, Clone)]
-pub struct JwksSettings {
-    /// A key set older than this is refreshed in the background while still being served.
-    pub ttl: Duration,
-    /// Minimum time between two fetches caused by an unknown `kid`, and between a failed fetch and
-    /// the next one: a flood of tokens with random kids must not become a flood of fetches.
-    pub refresh_cooldown: Duration,
-    /// Time limit of one HTTP attempt.
-    pub attempt_timeout: Duration,
-    /// Attempts per fetch (the first one included).
-    pub max_attempts: u32,
-    /// Back-off before the n-th retry is `retry_base_delay * 2^n`, times a random factor in [1, 2).
-    pub retry_base_delay: Duration,
-}
-
-impl Default for JwksSettings {
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(300),
-            refresh_cooldown: Duration::from_secs(30),
-            attempt_timeout: Duration::from_secs(2),
-            max_attempts: 3,
-            retry_base_delay: Duration::from_millis(125),
-        }
-    }
-}
-
-/// Where token-verification keys come from, in ARCHITECTURE §4's order of precedence.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySourceKind {
-    /// `CLERK_JWT_KEY`: networkless.
-    Pem,
-    /// A JWKS document fetched over HTTP, optionally with the Backend API secret as bearer.
-    Jwks { url: String, authenticated: bool },
-    /// Nothing configured: every presented token is refused with `jwks_unavailable`.
-    None,
-}
-
-impl ClerkConfig {
-    pub fn key_source(&self) -> KeySourceKind {
-        if self.jwt_key_pem.is_some() {
-            KeySourceKind::Pem
-        } else if let Some(url) = &self.jwks_url {
-            KeySourceKind::Jwks {
-                url: url.clone(),
-                authenticated: false,
-            }
-        } else if self.secret_key.is_some() {
-            KeySourceKind::Jwks {
-                url: format!("{}/v1/jwks", self.api_url),
-                authenticated: true,
-            }
-        } else if let Some(issuer) = &self.issuer {
-            KeySourceKind::Jwks {
-                url: format!("{issuer}/.well-known/jwks.json"),
-                authenticated: false,
-            }
-        } else {
-            KeySourceKind::None
-        }
-    }
+    pub graphql_playground: bool,
+    /// `GRAPHQL_INTROSPECTION`, by default on in development only.
+    #[arg(skip)]
+    pub graphql_introspection: bool,
+    #[command(flatten)]
+    pub graphql_limits: GraphqlLimits,
+    #[command(flatten)]
+    pub websocket_limits: WebSocketLimits,
+    #[command(flatten)]
+    pub http_limits: HttpLimits,
+    #[command(flatten)]
+    pub rate_limits: RateLimitConfig,
+    /// Comma-separated origins allowed to call `/graphql` and `/graphql/ws` from a browser.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", value_parser = values::origins)]
+    pub cors_allowed_origins: std::vec::Vec<String>,
+    /// Comma-separated request headers those origins may send, lower-cased (replaces the
+    /// default list).
+    #[arg(long, env = "CORS_ALLOWED_HEADERS", default_value = values::DEFAULT_CORS_HEADERS,
+        value_parser = values::header_names)]
+    pub cors_allowed_headers: std::vec::Vec<String>,
+    /// Log filter (`tracing-subscriber` directives).
+    #[arg(long = "rust-log", env = "RUST_LOG", default_value = "info")]
+    pub log_filter: String,
+    /// `LOG_FORMAT`, by default `json` in production, `pretty` in development.
+    #[arg(skip = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Development without any Clerk key source: tokens signed by a local key pair kept in this
+    /// folder are accepted (see `auth::dev_keys`). `None` in production, always.
+    #[arg(skip)]
+    pub dev_keys_dir: Option<PathBuf>,
 }
 
 /// Every configuration problem found, one per line.
@@ -224,17 +142,21 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Every variable, its default and what it means, for `--help`.
+    pub fn variables_help() -> String {
+        format!(
+            "Environment variables (also read from .env; blank counts as unset):\n{}",
+            environment::describe::<rules::Args>()
+        )
+    }
+
     /// Parses configuration from any variable lookup (the environment, or a map in tests).
     /// Empty values count as unset, so a copied `.env.example` with blank lines behaves.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let (args, mut problems) = environment::read::<args::Args>(lookup);
+        let (args, mut problems) = environment::read::<rules::Args>(lookup);
         match args.map(|args| rules::apply(args, &mut problems)) {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(ConfigError(problems)),
         }
     }
 }
-
-/// `CLERK_MAX_TOKEN_LIFETIME_SECS` by default: an hour. Clerk's session tokens live 60 s, dev
-/// tokens an hour.
-pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);

@@ -1,14 +1,48 @@
 //! What spans several variables: defaults that follow `APP_ENV` or another variable, the issuer
 //! derived from the publishable key, and the checks no single value can fail.
 
-use super::args::Args;
-use super::limits::{HttpLimits, max_connections_for_descriptors};
-use super::{AppEnv, Config, KeySourceKind, LogFormat, frontend_api_from_publishable_key};
+use std::path::PathBuf;
+
+use super::limits::CONNECTIONS;
+use super::values;
+use super::{AppEnv, Config, KeySourceKind, LogFormat, Secret, frontend_api_from_publishable_key};
+
+/// The configuration's variables: those `Config` keeps as they are, and those these rules read.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: Config,
+    /// Serve GraphiQL on `GET /graphql` [default: on in development, off in production].
+    #[arg(long, env = "GRAPHQL_PLAYGROUND", value_parser = values::boolean)]
+    graphql_playground: Option<bool>,
+    /// Answer introspection queries [default: on in development, off in production].
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", value_parser = values::boolean)]
+    graphql_introspection: Option<bool>,
+    /// `pretty` or `json` [default: json in production, pretty in development].
+    #[arg(long, env = "LOG_FORMAT", value_parser = values::log_format)]
+    log_format: Option<LogFormat>,
+    /// With no Clerk key source, accept tokens of a local dev key pair [default: true in
+    /// development]; an error in production.
+    #[arg(long, env = "DEV_MODE", value_parser = values::boolean)]
+    dev_mode: Option<bool>,
+    /// Where the dev key pair is generated.
+    #[arg(long, env = "DEV_KEYS_DIR", default_value = ".dev")]
+    dev_keys_dir: PathBuf,
+    /// Open connections per socket peer, IPv6 per /64 [default: a quarter of
+    /// HTTP_MAX_CONNECTIONS, at most 512].
+    #[arg(long = "http-max-connections-per-ip", env = "HTTP_MAX_CONNECTIONS_PER_IP",
+        value_parser = CONNECTIONS)]
+    http_max_connections_per_ip: Option<usize>,
+    /// Read when CLERK_WEBHOOK_SIGNING_SECRET is not set.
+    #[arg(long, env = "CLERK_WEBHOOK_SECRET", hide = true, value_parser = values::webhook_secrets)]
+    webhook_secret_alias: Option<std::vec::Vec<Secret>>,
+}
 
 /// The configuration `args` describe; each rule broken adds a line to `problems`.
 pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
-    let production = args.app_env == AppEnv::Production;
-    let mut clerk = args.clerk;
+    let mut config = args.config;
+    let production = config.app_env == AppEnv::Production;
+    let clerk = &mut config.clerk;
     if clerk.issuer.is_none() {
         // A bad publishable key is already a problem of its own.
         clerk.issuer = clerk.publishable_key.as_deref().and_then(|key| {
@@ -39,8 +73,9 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
         problems.push("DEV_MODE: dev tokens are never accepted with APP_ENV=production".into());
     }
     let dev_mode = !production && args.dev_mode != Some(false) && key_source == KeySourceKind::None;
+    config.dev_keys_dir = dev_mode.then_some(args.dev_keys_dir);
 
-    let limits = &args.graphql_limits;
+    let limits = &config.graphql_limits;
     if limits.max_depth > limits.max_recursive_depth {
         problems.push(format!(
             "GRAPHQL_MAX_DEPTH: {} is above GRAPHQL_MAX_RECURSIVE_DEPTH ({}), so queries that deep \
@@ -48,7 +83,7 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
             limits.max_depth, limits.max_recursive_depth
         ));
     }
-    let rate_limits = &args.rate_limits;
+    let rate_limits = &config.rate_limits;
     if rate_limits.lockout_max < rate_limits.lockout {
         problems.push(format!(
             "AUTH_LOCKOUT_MAX_SECS: {} is below AUTH_LOCKOUT_SECS ({}); the longest lockout cannot \
@@ -58,39 +93,18 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
         ));
     }
 
-    let max_connections = args
-        .http_max_connections
-        .unwrap_or_else(max_connections_for_descriptors);
-    Config {
-        app_env: args.app_env,
-        host: args.host,
-        port: args.port,
-        database_url: args.database_url,
-        database_auto_migrate: args.database_auto_migrate,
-        webhook_retention: args.webhook_retention,
-        clerk,
-        graphql_playground: args.graphql_playground.unwrap_or(!production),
-        graphql_introspection: args.graphql_introspection.unwrap_or(!production),
-        graphql_limits: args.graphql_limits,
-        websocket_limits: args.websocket_limits,
-        http_limits: HttpLimits {
-            header_read_timeout: args.http_header_read_timeout,
-            // One address gets at most a quarter, so that one client cannot hold every place;
-            // browsers open up to 6 connections to a host: room for an office behind one address.
-            max_connections_per_ip: args
-                .http_max_connections_per_ip
-                .unwrap_or((max_connections / 4).clamp(1, 512)),
-            max_connections,
-        },
-        rate_limits: args.rate_limits,
-        cors_allowed_origins: args.cors_allowed_origins,
-        cors_allowed_headers: args.cors_allowed_headers,
-        log_filter: args.log_filter,
-        log_format: args.log_format.unwrap_or(if production {
-            LogFormat::Json
-        } else {
-            LogFormat::Pretty
-        }),
-        dev_keys_dir: dev_mode.then_some(args.dev_keys_dir),
-    }
+    // One address gets at most a quarter, so that one client cannot hold every place; browsers
+    // open up to 6 connections to a host: room for an office behind one address.
+    let http = &mut config.http_limits;
+    http.max_connections_per_ip = args
+        .http_max_connections_per_ip
+        .unwrap_or((http.max_connections / 4).clamp(1, 512));
+    config.graphql_playground = args.graphql_playground.unwrap_or(!production);
+    config.graphql_introspection = args.graphql_introspection.unwrap_or(!production);
+    config.log_format = args.log_format.unwrap_or(if production {
+        LogFormat::Json
+    } else {
+        LogFormat::Pretty
+    });
+    config
 }

@@ -1,6 +1,7 @@
 use super::values::normalise_pem;
 use super::*;
 use std::collections::HashMap;
+use std::time::Duration;
 
 fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = vars
@@ -321,4 +322,152 @@ fn pem_with_or_without_armour_and_escaped_newlines() {
     ))
     .unwrap();
     assert_eq!(bare, armoured);
+}
+
+#[test]
+fn rules_spanning_variables_still_run_when_one_of_them_is_bad() {
+    let err = parse(&[
+        ("APP_ENV", "production"),
+        ("PORT", "http"),
+        ("GRAPHQL_MAX_DEPTH", "40"),
+        ("GRAPHQL_MAX_COMPLEXITY", "lots"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.0.len(), 4, "{err}");
+    assert!(
+        err.0[0].starts_with("PORT: expected a port number"),
+        "{err}"
+    );
+    assert!(
+        err.0[1].starts_with(
+            "GRAPHQL_MAX_COMPLEXITY: expected a whole number from 1 to 1000000, e.g. 1000"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.0[2].starts_with("APP_ENV=production needs a token key source"),
+        "{err}"
+    );
+    assert!(
+        err.0[3].starts_with("GRAPHQL_MAX_DEPTH: 40 is above GRAPHQL_MAX_RECURSIVE_DEPTH (32)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_secret_is_named_but_never_echoed() {
+    let err = parse(&[
+        ("CLERK_SECRET_KEY", "pk_supersecretvalue"),
+        ("CLERK_WEBHOOK_SIGNING_SECRET", "whsec_!!supersecretvalue"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("CLERK_SECRET_KEY: expected a Clerk secret key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CLERK_WEBHOOK_SIGNING_SECRET: the part after `whsec_` is not base64"),
+        "{err}"
+    );
+    assert!(!err.contains("supersecretvalue"), "{err}");
+}
+
+#[test]
+fn the_webhook_secret_is_also_read_under_its_old_name() {
+    let new = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let old = "whsec_dGhlIG9sZCBvbmU=";
+    let secrets = |vars: &[(&str, &str)]| parse(vars).unwrap().clerk.webhook_signing_secrets;
+    assert_eq!(
+        secrets(&[("CLERK_WEBHOOK_SECRET", old)]),
+        vec![Secret::new(old)]
+    );
+    assert_eq!(
+        secrets(&[
+            ("CLERK_WEBHOOK_SECRET", old),
+            ("CLERK_WEBHOOK_SIGNING_SECRET", new)
+        ]),
+        vec![Secret::new(new)]
+    );
+    let err = parse(&[("CLERK_WEBHOOK_SECRET", "nope")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CLERK_WEBHOOK_SECRET: each secret must start with `whsec_`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connections_per_address_default_to_a_quarter_of_the_total() {
+    let http = |vars: &[(&str, &str)]| parse(vars).unwrap().http_limits;
+    let limits = http(&[("HTTP_MAX_CONNECTIONS", "400")]);
+    assert_eq!(
+        (limits.max_connections, limits.max_connections_per_ip),
+        (400, 100)
+    );
+    assert_eq!(
+        http(&[("HTTP_MAX_CONNECTIONS", "4000")]).max_connections_per_ip,
+        512
+    );
+    let limits = http(&[
+        ("HTTP_MAX_CONNECTIONS_PER_IP", "7"),
+        ("HTTP_HEADER_READ_TIMEOUT_SECS", "3"),
+    ]);
+    assert_eq!(limits.max_connections_per_ip, 7);
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(3));
+    let defaults = http(&[]);
+    assert!(
+        (64..=10_000).contains(&defaults.max_connections),
+        "{defaults:?}"
+    );
+    assert_eq!(
+        defaults.max_connections_per_ip,
+        (defaults.max_connections / 4).min(512)
+    );
+    let err = parse(&[("HTTP_MAX_CONNECTIONS_PER_IP", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HTTP_MAX_CONNECTIONS_PER_IP: expected 1 to 1000000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn declared_defaults_agree_with_the_constants_code_uses() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.clerk.max_token_lifetime, DEFAULT_MAX_TOKEN_LIFETIME);
+    assert_eq!(config.cors_allowed_headers.join(","), DEFAULT_CORS_HEADERS);
+    assert_eq!(config.websocket_limits, WebSocketLimits::default());
+    assert_eq!(
+        (
+            config.websocket_limits.max_subscriptions,
+            config.websocket_limits.max_connections
+        ),
+        (100, 10_000)
+    );
+}
+
+#[test]
+fn help_describes_exactly_the_variables_of_env_example() {
+    let names = |text: &str, pattern: fn(&str) -> Option<&str>| {
+        let mut names: Vec<String> = text.lines().filter_map(pattern).map(String::from).collect();
+        names.sort();
+        names
+    };
+    // `.env.example` has `NAME=value` or `# NAME=value`; the help has `  NAME[=default]`.
+    let example = names(include_str!("../../.env.example"), |line| {
+        let name = line.trim_start_matches(['#', ' ']).split_once('=')?.0;
+        name.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            .then_some(name)
+    });
+    let help = Config::variables_help();
+    let described = names(&help, |line| {
+        let entry = line.strip_prefix("  ")?;
+        (!entry.starts_with(' ')).then(|| entry.split('=').next().unwrap_or(entry))
+    });
+    assert!(example.len() > 40, "{example:?}");
+    assert_eq!(example, described, "{help}");
 }

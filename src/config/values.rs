@@ -116,6 +116,16 @@ pub fn boolean(v: &str) -> Result<bool, &'static str> {
     }
 }
 
+pub fn ip_address(v: &str) -> Result<std::net::IpAddr, &'static str> {
+    v.parse()
+        .map_err(|_| "expected an IP address such as 127.0.0.1 or 0.0.0.0")
+}
+
+pub fn port(v: &str) -> Result<u16, &'static str> {
+    v.parse()
+        .map_err(|_| "expected a port number from 0 to 65535")
+}
+
 pub fn database_url(v: &str) -> Result<String, &'static str> {
     if ["sqlite:", "postgres://", "postgresql://"]
         .iter()
