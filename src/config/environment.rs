@@ -63,8 +63,9 @@ pub fn defaults<T: Args + FromArgMatches>() -> T {
 /// Every variable of `T` with its default and help, one entry each, for `--help`.
 pub fn describe<T: Args>() -> String {
     let command = T::augment_args(Command::new("config"));
-    let entries = command.get_arguments().filter(|arg| !arg.is_hide_set());
-    entries
+    command
+        .get_arguments()
+        .filter(|arg| !arg.is_hide_set())
         .filter_map(|arg| {
             let name = arg.get_env()?.to_string_lossy();
             let default = match arg.get_default_values() {
