@@ -22,7 +22,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     version,
-    about = "GraphQL API server for apps whose users sign in with Clerk"
+    about = "GraphQL API server for apps whose users sign in with Clerk",
+    after_help = "Every command reads its configuration from environment variables: \
+                  `clerk-graphql serve --help` lists them."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start the server (the default).
+    #[command(after_long_help = Config::variables_help())]
     Serve,
     /// Apply, revert or list database migrations.
     Migrate {

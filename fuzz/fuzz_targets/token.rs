@@ -28,23 +28,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-const REASONS: &[&str] = &[
-    "token_malformed",
-    "token_invalid_algorithm",
-    "token_type_mismatch",
-    "token_invalid_signature",
-    "token_expired",
-    "token_not_active_yet",
-    "token_iat_in_the_future",
-    "token_invalid_issuer",
-    "token_invalid_authorized_party",
-    "token_invalid_audience",
-    "jwk_kid_mismatch",
-    "jwks_unavailable",
-    "unsupported_scheme",
-    "token_lifetime_too_long",
-];
-
 struct Fixture {
     runtime: tokio::runtime::Runtime,
     /// Keyed with the fixtures' public key, at their instant.
@@ -121,7 +104,7 @@ fn fixture() -> &'static Fixture {
 
 fn check_reason(result: &Result<Verified, AuthFailure>) {
     if let Err(failure) = result {
-        assert!(REASONS.contains(&failure.reason()), "{failure:?}");
+        assert!(AuthFailure::ALL.contains(failure), "{failure:?}");
     }
 }
 
@@ -178,7 +161,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // No token: a cookie without a value, or what signed-out frontends send.
             Ok(None) => {}
-            Err(failure) => assert!(REASONS.contains(&failure.reason())),
+            Err(failure) => assert!(AuthFailure::ALL.contains(&failure)),
         }
     }
 });

@@ -3,6 +3,8 @@
 //! recognised and applied once.
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -34,24 +36,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // `Query.users` pages in (clerk_created_at, id) order.
+        let by_creation = [Users::ClerkCreatedAt, Users::Id];
+        let by_creation = index("users_clerk_created_at_id", Users::Table, by_creation);
+        manager.create_index(by_creation).await?;
         manager
-            .create_index(
-                Index::create()
-                    .name("users_clerk_created_at_id")
-                    .table(Users::Table)
-                    .col(Users::ClerkCreatedAt)
-                    .col(Users::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("users_email")
-                    .table(Users::Table)
-                    .col(Users::Email)
-                    .to_owned(),
-            )
+            .create_index(index("users_email", Users::Table, [Users::Email]))
             .await?;
         manager
             .create_table(

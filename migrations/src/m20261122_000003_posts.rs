@@ -2,6 +2,8 @@
 //! batched loading.
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -32,26 +34,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // `Query.posts`: published posts, newest first.
+        let published = [Posts::Published, Posts::Id];
         manager
-            .create_index(
-                Index::create()
-                    .name("posts_published_id")
-                    .table(Posts::Table)
-                    .col(Posts::Published)
-                    .col(Posts::Id)
-                    .to_owned(),
-            )
+            .create_index(index("posts_published_id", Posts::Table, published))
             .await?;
         // `posts(authorId:)`: one author's posts, newest first.
+        let by_author = [Posts::AuthorId, Posts::Id];
         manager
-            .create_index(
-                Index::create()
-                    .name("posts_author_id_id")
-                    .table(Posts::Table)
-                    .col(Posts::AuthorId)
-                    .col(Posts::Id)
-                    .to_owned(),
-            )
+            .create_index(index("posts_author_id_id", Posts::Table, by_author))
             .await
     }
 

@@ -28,6 +28,28 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// Every failure. The fuzz and property tests check that each refusal they provoke is one of
+    /// these, and the test below that each one's reason is documented: no client ever sees an
+    /// undocumented reason.
+    pub const ALL: [Self; 16] = [
+        Self::Malformed,
+        Self::InvalidAlgorithm,
+        Self::TypeMismatch,
+        Self::InvalidSignature,
+        Self::Expired,
+        Self::NotActiveYet,
+        Self::IatInTheFuture,
+        Self::InvalidIssuer,
+        Self::InvalidAuthorizedParty,
+        Self::InvalidAudience,
+        Self::KidMismatch,
+        Self::NoKeySource,
+        Self::JwksUnavailable,
+        Self::UnsupportedScheme,
+        Self::SessionRevoked,
+        Self::LifetimeTooLong,
+    ];
+
     pub fn reason(self) -> &'static str {
         match self {
             Self::Malformed => "token_malformed",
@@ -100,3 +122,27 @@ impl fmt::Display for AuthFailure {
 }
 
 impl std::error::Error for AuthFailure {}
+
+#[cfg(test)]
+mod tests {
+    use super::AuthFailure;
+
+    #[test]
+    fn every_reason_is_in_the_readme_table_and_architecture() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("## Authentication: what is checked, and the 401 reasons")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the README's section on 401 reasons");
+        let architecture = include_str!("../../ARCHITECTURE.md");
+        for failure in AuthFailure::ALL {
+            let reason = format!("`{}`", failure.reason());
+            assert!(table.contains(&reason), "{reason} not in README's table");
+            assert!(
+                architecture.contains(&reason),
+                "{reason} not in ARCHITECTURE.md"
+            );
+        }
+    }
+}

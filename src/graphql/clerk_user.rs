@@ -5,6 +5,7 @@ use async_graphql::{Context, Json, Object, Result};
 use serde_json::Value;
 
 use super::errors;
+use super::personal_data::PersonalFields;
 use crate::authz::directives::owner_or_role;
 use crate::authz::{Owned, check_owner};
 use crate::clerk::{ClerkUser, ClerkUserLoader, load_user};
@@ -41,35 +42,18 @@ impl ClerkUserObject {
         &self.0.id
     }
 
-    /// The primary email address.
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.primary_email())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn username(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.username.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn first_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.first_name.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn last_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.last_name.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn image_url(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.image_url.as_deref())
+    /// Email, username, names, image.
+    #[graphql(flatten)]
+    async fn personal(&self) -> PersonalFields<'_> {
+        let user = &self.0;
+        PersonalFields {
+            owner_id: &user.id,
+            email: user.primary_email(),
+            username: user.username.as_deref(),
+            first_name: user.first_name.as_deref(),
+            last_name: user.last_name.as_deref(),
+            image_url: user.image_url.as_deref(),
+        }
     }
 
     #[graphql(directive = owner_or_role::apply("admin".into()))]

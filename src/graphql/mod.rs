@@ -1,6 +1,6 @@
 //! The GraphQL toolkit the domains build their types with: field errors coded as ARCHITECTURE §6
 //! lists (`errors`), pagination, request limits (`limits`, `prescan`, `variables`), the one schema
-//! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object,
+//! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object, the personal fields of a user,
 //! subscriptions over a broadcast channel. The schema itself is assembled above the domains, in
 //! `crate::schema`.
 
@@ -12,6 +12,7 @@ pub mod extension;
 pub mod limits;
 pub mod null_on_error;
 pub mod pagination;
+pub mod personal_data;
 pub mod prescan;
 mod selection_summary;
 pub mod variables;

@@ -23,6 +23,7 @@ use crate::clerk::ClerkUserLoader;
 use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
 use crate::graphql::limits::QueriesOnly;
 use crate::graphql::pagination::page_size;
+use crate::graphql::personal_data::PersonalFields;
 use crate::graphql::{database, errors};
 
 /// Longer than this is not a name or an email address.
@@ -59,35 +60,18 @@ impl UserObject {
         display_name(self.0.first_name.as_deref(), self.0.last_name.as_deref())
     }
 
-    /// The primary email address.
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.email.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn username(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.username.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn first_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.first_name.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn last_name(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.last_name.as_deref())
-    }
-
-    #[graphql(directive = owner_or_role::apply("admin".into()))]
-    async fn image_url(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        check_owner(ctx, self).await?;
-        Ok(self.0.image_url.as_deref())
+    /// Email, username, names, image.
+    #[graphql(flatten)]
+    async fn personal(&self) -> PersonalFields<'_> {
+        let user = &self.0;
+        PersonalFields {
+            owner_id: &user.id,
+            email: user.email.as_deref(),
+            username: user.username.as_deref(),
+            first_name: user.first_name.as_deref(),
+            last_name: user.last_name.as_deref(),
+            image_url: user.image_url.as_deref(),
+        }
     }
 
     /// When the user signed up (Clerk's time).

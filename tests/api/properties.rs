@@ -53,25 +53,6 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig::with_cases(cases.saturating_mul(scale))
 }
 
-/// Every `reason` ARCHITECTURE §4 lists.
-const DOCUMENTED_REASONS: &[&str] = &[
-    "token_malformed",
-    "token_invalid_algorithm",
-    "token_type_mismatch",
-    "token_invalid_signature",
-    "token_expired",
-    "token_not_active_yet",
-    "token_iat_in_the_future",
-    "token_invalid_issuer",
-    "token_invalid_authorized_party",
-    "token_invalid_audience",
-    "jwk_kid_mismatch",
-    "jwks_unavailable",
-    "unsupported_scheme",
-    "session_revoked",
-    "token_lifetime_too_long",
-];
-
 /// What may refuse a token whose signature is not known to be good (steps 1-3 with a PEM key).
 /// A claim-check reason here would be an oracle on a token the caller could not sign.
 const FRONT_END: &[AuthFailure] = &[
@@ -256,7 +237,7 @@ fn front_end_refusal(result: &Result<Verified, AuthFailure>) -> Result<(), TestC
         ))),
         Err(failure) => {
             prop_assert!(FRONT_END.contains(failure), "{failure:?}");
-            prop_assert!(DOCUMENTED_REASONS.contains(&failure.reason()));
+            prop_assert!(AuthFailure::ALL.contains(failure));
             Ok(())
         }
     }
@@ -871,7 +852,7 @@ proptest! {
                 }
                 (Err(got), Err(want)) => {
                     prop_assert_eq!(got, want);
-                    prop_assert!(DOCUMENTED_REASONS.contains(&got.reason()));
+                    prop_assert!(AuthFailure::ALL.contains(got));
                 }
                 _ => prop_assert!(false, "got {result:?}, expected {expected:?}"),
             }

@@ -43,6 +43,11 @@ async fn deliver_ok(app: &TestApp, svix_id: &str, event: &Value) {
     assert_status(&response, StatusCode::NO_CONTENT);
 }
 
+/// Delivers `kind` (`user.created` or `user.updated`) of `user(id, updated_at, first_name)`.
+async fn deliver_user(app: &TestApp, svix_id: &str, kind: &str, (id, at, name): (&str, i64, &str)) {
+    deliver_ok(app, svix_id, &event(kind, user(id, at, name))).await;
+}
+
 // The official Svix vector, over HTTP: the server's clock is set to the vector's instant. The
 // vector's body is not a Clerk event, so a good signature gets past the check to a 400; any
 // one-bit change stops at the signature with a 401.
@@ -255,31 +260,11 @@ async fn the_same_delivery_twice_is_applied_once(backend: Backend) {
 async fn an_older_update_never_overwrites_newer_data(backend: Backend) {
     let app = spawn_app_on(backend).await;
     let db = app.database.connect().await;
-    deliver_ok(
-        &app,
-        "msg_1",
-        &event("user.created", user("user_a", 1000, "Ada")),
-    )
-    .await;
-    deliver_ok(
-        &app,
-        "msg_3",
-        &event("user.updated", user("user_a", 3000, "Newest")),
-    )
-    .await;
-    deliver_ok(
-        &app,
-        "msg_2",
-        &event("user.updated", user("user_a", 2000, "Older")),
-    )
-    .await;
+    deliver_user(&app, "msg_1", "user.created", ("user_a", 1000, "Ada")).await;
+    deliver_user(&app, "msg_3", "user.updated", ("user_a", 3000, "Newest")).await;
+    deliver_user(&app, "msg_2", "user.updated", ("user_a", 2000, "Older")).await;
     // A creation that arrives last is older still.
-    deliver_ok(
-        &app,
-        "msg_0",
-        &event("user.created", user("user_a", 500, "Oldest")),
-    )
-    .await;
+    deliver_user(&app, "msg_0", "user.created", ("user_a", 500, "Oldest")).await;
     let row = row(&db, "user_a").await.unwrap();
     assert_eq!(row.first_name.as_deref(), Some("Newest"));
     assert_eq!(row.clerk_updated_at, 3000);
@@ -289,20 +274,10 @@ async fn an_older_update_never_overwrites_newer_data(backend: Backend) {
 async fn a_deleted_user_stays_deleted_and_scrubbed(backend: Backend) {
     let app = spawn_app_on(backend).await;
     let db = app.database.connect().await;
-    deliver_ok(
-        &app,
-        "msg_1",
-        &event("user.created", user("user_a", 1000, "Ada")),
-    )
-    .await;
+    deliver_user(&app, "msg_1", "user.created", ("user_a", 1000, "Ada")).await;
     let deleted = json!({"id": "user_a", "deleted": true, "object": "user"});
     deliver_ok(&app, "msg_2", &event("user.deleted", deleted)).await;
-    deliver_ok(
-        &app,
-        "msg_3",
-        &event("user.updated", user("user_a", 9000, "Revived?")),
-    )
-    .await;
+    deliver_user(&app, "msg_3", "user.updated", ("user_a", 9000, "Revived?")).await;
     let row = row(&db, "user_a").await.unwrap();
     assert!(row.deleted_at.is_some());
     assert_eq!(
@@ -320,12 +295,7 @@ async fn a_deleted_user_stays_deleted_and_scrubbed(backend: Backend) {
     // Deleted before its creation arrived: the tombstone wins over the late creation.
     let deleted = json!({"id": "user_b", "deleted": true, "object": "user"});
     deliver_ok(&app, "msg_4", &event("user.deleted", deleted)).await;
-    deliver_ok(
-        &app,
-        "msg_5",
-        &event("user.created", user("user_b", 1000, "Late")),
-    )
-    .await;
+    deliver_user(&app, "msg_5", "user.created", ("user_b", 1000, "Late")).await;
     let row_b = self::row(&db, "user_b").await.unwrap();
     assert!(row_b.deleted_at.is_some());
     assert_eq!(row_b.first_name, None);
@@ -433,12 +403,7 @@ async fn malformed_unknown_and_oversized_deliveries(backend: Backend) {
     assert_eq!(counts(&db).await, (0, 0));
 
     // Still serving.
-    deliver_ok(
-        &app,
-        "msg_ok",
-        &event("user.created", user("user_a", 1000, "Ada")),
-    )
-    .await;
+    deliver_user(&app, "msg_ok", "user.created", ("user_a", 1000, "Ada")).await;
     assert_eq!(counts(&db).await, (1, 1));
 }
 
