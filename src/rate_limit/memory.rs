@@ -106,7 +106,11 @@ impl MemoryStore {
 
     fn check_now(&self, key: &Key, quota: Quota) -> Decision {
         let keyed = self.keyed(quota);
-        if self.checks.fetch_add(1, Ordering::Relaxed) % sweep_every(self.capacity) == 0 {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(sweep_every(self.capacity))
+        {
             self.keep_within_capacity(key);
         }
         match keyed.limiter.check_key(key) {
