@@ -190,3 +190,61 @@ fn lock_name(address: IpAddr) -> String {
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::auth::clock::FixedClock;
+
+    /// Redis down from the start (nothing listens on its port): every check is answered locally
+    /// and at once, never after a connection attempt.
+    #[tokio::test]
+    async fn a_redis_never_reached_answers_from_the_local_store_at_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let redis = SharedRedis::connect(&format!("redis://127.0.0.1:{port}"), "t:", &[]).unwrap();
+        let clock = FixedClock::at_unix_seconds(1_800_000_000);
+        let store = RedisStore::new(redis, MemoryStore::new(100, clock));
+        let key = Key::User("user_1".into());
+        let quota = Quota::per_minute(2).unwrap();
+        let started = Instant::now();
+        assert_eq!(
+            store.check(&key, quota).await,
+            Decision::Allow { remaining: 1 }
+        );
+        assert_eq!(
+            store.check(&key, quota).await,
+            Decision::Allow { remaining: 0 }
+        );
+        assert_eq!(
+            store.check(&key, quota).await,
+            Decision::Deny {
+                retry_after: Duration::from_secs(30)
+            }
+        );
+        let address = IpAddr::from([203, 0, 113, 1]);
+        let policy = LockoutPolicy {
+            base: Duration::from_secs(60),
+            max: Duration::from_secs(900),
+        };
+        assert_eq!(
+            store.lock_out(address, policy).await.map(|l| l.strike),
+            Some(1)
+        );
+        assert_eq!(
+            store.locked_out(address).await,
+            Some(Duration::from_secs(60))
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(store.fallbacks(), 5);
+    }
+}
