@@ -28,7 +28,11 @@ impl FixedClock {
     }
 
     pub fn set_unix_seconds(&self, seconds: i64) {
-        self.0.store(seconds * 1000, Ordering::SeqCst);
+        self.set_unix_millis(seconds * 1000);
+    }
+
+    pub fn set_unix_millis(&self, millis: i64) {
+        self.0.store(millis, Ordering::SeqCst);
     }
 }
 

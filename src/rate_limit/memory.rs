@@ -1,38 +1,54 @@
-//! The in-process store: GCRA state and lockouts in sharded, bounded hash maps.
+//! The in-process store: `governor`'s keyed GCRA limiters for the quotas, a `moka` map for the
+//! lockouts, both on the application's clock ([`LocalClock`]) and both bounded.
 //!
-//! - A quota's state is one number per key, its *theoretical arrival time* (TAT, nanoseconds):
-//!   the bucket is full again once the TAT is in the past, so such an entry is worth nothing and
-//!   may be dropped at any time. Each check is a few arithmetic operations under the lock of one
-//!   of 64 shards.
-//! - Memory is bounded: at most `capacity` keys in all (and as many lockout records). When a
-//!   shard is full, its worthless entries (TAT in the past) are dropped; when too many still
-//!   count, those closest to a full bucket are evicted (the least information lost: such a key
-//!   starts again with a full bucket, which errs on the side of letting requests through). So a
-//!   flood of distinct addresses evicts, it never grows memory. An entry takes about 50 bytes:
-//!   the default 100,000 keys are about 5 MB.
-//! - A clock that steps backwards (NTP) would leave a TAT far in the future; a TAT further ahead
-//!   than a whole bucket is treated as a full bucket instead of refusing for the jump.
+//! - One keyed limiter per quota (a store sees a handful: one per kind of key), each keeping one
+//!   theoretical arrival time (TAT) per key in a `DashMap` (`governor`'s default keyed store).
+//! - Memory is bounded: at most `capacity` quota keys in all. Every [`sweep_every`] checks the
+//!   store counts them; near the capacity it drops those that count for nothing (a full bucket,
+//!   `retain_recent`), and when a flood keeps more than that alive, it forgets a random share of
+//!   them down to seven eighths of the capacity (never the key being counted): a forgotten key
+//!   starts again with a full bucket, which errs on the side of letting requests through. An entry
+//!   is 32 bytes (key and TAT) plus the map's overhead: the default 100,000 keys are a few MB.
+//! - Lockouts: at most `capacity` addresses, least recently seen evicted first (`moka`, LRU: a new
+//!   attacker is always recorded, unlike with frequency-based admission).
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt as _, ready};
+use governor::clock::Clock as _;
+use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
+use governor::state::StateStore;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use moka::ops::compute::{CompResult, Op};
+use moka::policy::EvictionPolicy;
 
+use super::local_clock::LocalClock;
 use super::{Decision, Key, Lockout, LockoutPolicy, Quota, RateLimitStore};
+use crate::auth::clock::Clock;
 
 /// Keys at most by default (and as many lockout records).
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
-const SHARDS: usize = 64;
+type Limiter = governor::RateLimiter<Key, States, LocalClock, StateInformationMiddleware>;
+
+/// One quota's limiter, and its map (the same), to forget keys by something else than age.
+struct Keyed {
+    limiter: Limiter,
+    states: States,
+}
 
 pub struct MemoryStore {
-    /// TAT per key, in nanoseconds.
-    buckets: Shards<Key, i64>,
-    lockouts: Shards<IpAddr, LockRecord>,
+    clock: LocalClock,
+    limiters: RwLock<HashMap<Quota, Arc<Keyed>>>,
+    lockouts: moka::sync::Cache<IpAddr, LockRecord>,
+    capacity: usize,
+    checks: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -44,199 +60,258 @@ struct LockRecord {
 }
 
 impl MemoryStore {
-    /// At most `capacity` keys (and as many locked-out addresses).
-    pub fn new(capacity: usize) -> Self {
+    /// At most `capacity` keys (and as many locked-out addresses), on `clock`.
+    pub fn new(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         Self {
-            buckets: Shards::new(capacity),
-            lockouts: Shards::new(capacity),
+            clock: LocalClock::new(clock),
+            limiters: RwLock::default(),
+            lockouts: moka::sync::Cache::builder()
+                .max_capacity(capacity as u64)
+                .eviction_policy(EvictionPolicy::lru())
+                .build(),
+            capacity,
+            checks: AtomicUsize::new(0),
         }
     }
 
     /// Keys held: quota keys and lockout records.
     pub fn entry_count(&self) -> usize {
-        self.buckets.len() + self.lockouts.len()
+        self.lockouts.run_pending_tasks();
+        self.quota_keys() + self.lockouts.entry_count() as usize
+    }
+
+    fn quota_keys(&self) -> usize {
+        read(&self.limiters)
+            .values()
+            .map(|keyed| keyed.states.0.len())
+            .sum()
+    }
+
+    /// The limiter of `quota`, made the first time it is asked for.
+    fn keyed(&self, quota: Quota) -> Arc<Keyed> {
+        if let Some(keyed) = read(&self.limiters).get(&quota) {
+            return Arc::clone(keyed);
+        }
+        let mut limiters = self
+            .limiters
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let keyed = limiters.entry(quota).or_insert_with(|| {
+            let states = States::default();
+            let limiter = Limiter::new(gcra(quota), states.clone(), self.clock.clone());
+            Arc::new(Keyed { limiter, states })
+        });
+        Arc::clone(keyed)
+    }
+
+    fn check_now(&self, key: &Key, quota: Quota) -> Decision {
+        let keyed = self.keyed(quota);
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(sweep_every(self.capacity))
+        {
+            self.keep_within_capacity(key);
+        }
+        match keyed.limiter.check_key(key) {
+            Ok(state) => Decision::Allow {
+                remaining: state.remaining_burst_capacity(),
+            },
+            Err(not_until) => Decision::Deny {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+        }
+    }
+
+    /// Leaves room for the next [`sweep_every`] new keys (see the module doc); `counting` is
+    /// never forgotten.
+    fn keep_within_capacity(&self, counting: &Key) {
+        let room = sweep_every(self.capacity);
+        let limiters = read(&self.limiters);
+        let held = || -> usize { limiters.values().map(|keyed| keyed.states.0.len()).sum() };
+        if held() + room <= self.capacity {
+            return;
+        }
+        for keyed in limiters.values() {
+            keyed.limiter.retain_recent();
+        }
+        let held = held();
+        let target = self.capacity.saturating_sub((self.capacity / 8).max(room));
+        if held <= target {
+            return;
+        }
+        // A fresh random hasher: each sweep forgets different keys.
+        let hasher = std::collections::hash_map::RandomState::new();
+        let (excess, held) = ((held - target) as u64, held as u64);
+        for keyed in limiters.values() {
+            keyed
+                .states
+                .0
+                .retain(|key, _| key == counting || hasher.hash_one(key) % held >= excess);
+        }
+    }
+
+    fn locked_out_now(&self, address: IpAddr) -> Option<Duration> {
+        let now = self.clock.now_millis();
+        self.lockouts
+            .get(&address)
+            .filter(|record| now < record.until)
+            .map(|record| millis(record.until - now))
+    }
+
+    fn lock_out_now(&self, address: IpAddr, policy: LockoutPolicy) -> Option<Lockout> {
+        let now = self.clock.now_millis();
+        let max = i64::try_from(policy.max.as_millis()).unwrap_or(i64::MAX);
+        // Atomic per address: exactly one of the racing callers starts the lockout.
+        let result = self.lockouts.entry(address).and_compute_with(|previous| {
+            let previous = previous.map(|entry| entry.into_value());
+            if previous.is_some_and(|record| now < record.until) {
+                return Op::Nop; // already locked out: whoever started it logged it
+            }
+            let strike = match previous {
+                Some(record) if now.saturating_sub(record.until) <= max => {
+                    record.strike.saturating_add(1)
+                }
+                _ => 1,
+            };
+            let duration = i64::try_from(policy.duration(strike).as_millis());
+            Op::Put(LockRecord {
+                until: now.saturating_add(duration.unwrap_or(i64::MAX)),
+                strike,
+            })
+        });
+        match result {
+            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
+                let strike = entry.into_value().strike;
+                Some(Lockout {
+                    duration: policy.duration(strike),
+                    strike,
+                })
+            }
+            _ => None,
+        }
     }
 }
 
 impl RateLimitStore for MemoryStore {
-    fn check<'a>(&'a self, key: &'a Key, quota: Quota, now_millis: i64) -> BoxFuture<'a, Decision> {
-        ready(self.check_now(key, quota, now_millis)).boxed()
+    fn check<'a>(&'a self, key: &'a Key, quota: Quota) -> BoxFuture<'a, Decision> {
+        ready(self.check_now(key, quota)).boxed()
     }
 
-    fn locked_out(&self, address: IpAddr, now_millis: i64) -> BoxFuture<'_, Option<Duration>> {
-        let left = self
-            .lockouts
-            .lock(&address)
-            .get(&address)
-            .filter(|record| now_millis < record.until)
-            .map(|record| millis(record.until - now_millis));
-        ready(left).boxed()
+    fn locked_out(&self, address: IpAddr) -> BoxFuture<'_, Option<Duration>> {
+        ready(self.locked_out_now(address)).boxed()
     }
 
-    fn lock_out(
-        &self,
-        address: IpAddr,
-        now_millis: i64,
-        policy: LockoutPolicy,
-    ) -> BoxFuture<'_, Option<Lockout>> {
-        ready(self.lock_out_now(address, now_millis, policy)).boxed()
+    fn lock_out(&self, address: IpAddr, policy: LockoutPolicy) -> BoxFuture<'_, Option<Lockout>> {
+        ready(self.lock_out_now(address, policy)).boxed()
     }
 }
 
-impl MemoryStore {
-    fn check_now(&self, key: &Key, quota: Quota, now_millis: i64) -> Decision {
-        let now = now_millis.saturating_mul(1_000_000);
-        let mut shard = self.buckets.lock(key);
-        let tat = shard.get(key).copied().unwrap_or(i64::MIN);
-        let (decision, next) = gcra(tat, quota, now);
-        if let Some(next) = next {
-            match shard.get_mut(key) {
-                Some(slot) => *slot = next,
-                None => {
-                    // Worthless entries first; else the one closest to a full bucket.
-                    self.buckets
-                        .make_room(&mut shard, |tat| *tat <= now, |tat| *tat);
-                    shard.insert(key.clone(), next);
-                }
-            }
-        }
-        decision
-    }
+/// How many checks pass between two looks at the number of keys: at most that many new keys
+/// can arrive in between, so the store stays within its capacity.
+fn sweep_every(capacity: usize) -> usize {
+    (capacity / 16).clamp(1, 1024)
+}
 
-    fn lock_out_now(&self, address: IpAddr, now: i64, policy: LockoutPolicy) -> Option<Lockout> {
-        let max = i64::try_from(policy.max.as_millis()).unwrap_or(i64::MAX);
-        let mut shard = self.lockouts.lock(&address);
-        let previous = shard.get(&address).copied();
-        if previous.is_some_and(|record| now < record.until) {
-            return None; // already locked out: whoever started it logged it
-        }
-        let strike = match previous {
-            Some(record) if now.saturating_sub(record.until) <= max => {
-                record.strike.saturating_add(1)
-            }
-            _ => 1,
-        };
-        let duration = policy.duration(strike);
-        let record = LockRecord {
-            until: now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
-            strike,
-        };
-        if previous.is_none() {
-            // Records whose offence is forgotten first; else the one ending soonest.
-            self.lockouts.make_room(
-                &mut shard,
-                |record| now.saturating_sub(record.until) > max,
-                |record| record.until,
-            );
-        }
-        shard.insert(address, record);
-        Some(Lockout { duration, strike })
+/// `limit` per `period`, up to `limit` at once: one request every `period / limit`.
+fn gcra(quota: Quota) -> governor::Quota {
+    let limit = quota.limit.max(1);
+    let interval = quota.period / limit;
+    let burst = std::num::NonZeroU32::new(limit).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::Quota::with_period(interval.max(Duration::from_nanos(1)))
+        .expect("a period of at least 1 ns")
+        .allow_burst(burst)
+}
+
+/// A keyed limiter's `DashMap`, shared with the store (which forgets keys in it when a flood
+/// fills it).
+#[derive(Clone, Default)]
+struct States(Arc<DashMapStateStore<Key>>);
+
+impl StateStore for States {
+    type Key = Key;
+
+    fn measure_and_replace<T, F, E>(&self, key: &Key, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        self.0.measure_and_replace(key, f)
     }
 }
 
-/// One request against `quota` for a key whose TAT is `tat` (ns): the decision, and the new TAT
-/// when the request is allowed.
-fn gcra(tat: i64, quota: Quota, now: i64) -> (Decision, Option<i64>) {
-    let limit = i64::from(quota.limit.max(1));
-    let period = i64::try_from(quota.period.as_nanos()).unwrap_or(i64::MAX / 2);
-    // The time one request "costs"; the bucket holds `limit` of them.
-    let interval = (period / limit).max(1);
-    let capacity = interval.saturating_mul(limit);
-    let start = if tat > now.saturating_add(capacity) {
-        now // the clock went back: a full bucket
-    } else {
-        tat.max(now)
-    };
-    let next = start.saturating_add(interval);
-    let allowed_at = next - capacity;
-    if allowed_at > now {
-        let retry_after = Duration::from_nanos(u64::try_from(allowed_at - now).unwrap_or(0));
-        return (Decision::Deny { retry_after }, None);
+impl ShrinkableKeyedStateStore<Key> for States {
+    fn retain_recent(&self, drop_below: Nanos) {
+        ShrinkableKeyedStateStore::retain_recent(&*self.0, drop_below);
     }
-    let remaining = u32::try_from((now - allowed_at) / interval).unwrap_or(u32::MAX);
-    (Decision::Allow { remaining }, Some(next))
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A read lock; nothing is left half-updated under these locks, so a poisoned one is usable.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// Hash maps behind 64 locks, `per_shard` entries each at most.
-struct Shards<K, V> {
-    hasher: RandomState,
-    shards: Box<[Mutex<HashMap<K, V>>]>,
-    per_shard: usize,
-}
-
-impl<K: Hash + Eq, V> Shards<K, V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            per_shard: (capacity / SHARDS).max(1),
-        }
-    }
-
-    fn lock(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
-        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
-        // A panic while holding the lock cannot leave a map half-updated: use it as it is.
-        self.shards[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| {
-                shard
-                    .lock()
-                    .map_or_else(|p| p.into_inner().len(), |s| s.len())
-            })
-            .sum()
-    }
-
-    /// Makes room in a full shard: drops its `worthless` entries and, when that frees less than
-    /// an eighth of it, the entries of smallest `rank` up to an eighth (so that the work, linear
-    /// in the shard, is done once per eighth of a shard of new keys, not once per key).
-    fn make_room<R: Ord>(
-        &self,
-        shard: &mut HashMap<K, V>,
-        worthless: impl Fn(&V) -> bool,
-        rank: impl Fn(&V) -> R,
-    ) where
-        K: Clone,
-    {
-        if shard.len() < self.per_shard {
-            return;
-        }
-        shard.retain(|_, value| !worthless(value));
-        let target = self.per_shard - (self.per_shard / 8).max(1);
-        if shard.len() <= target {
-            return;
-        }
-        let excess = shard.len() - target;
-        let mut ranked: Vec<(R, K)> = shard
-            .iter()
-            .map(|(key, value)| (rank(value), key.clone()))
-            .collect();
-        ranked.select_nth_unstable_by(excess - 1, |a, b| a.0.cmp(&b.0));
-        for (_, key) in ranked.into_iter().take(excess) {
-            shard.remove(&key);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
+    use crate::auth::clock::FixedClock;
 
     const T: i64 = 1_800_000_000_000;
 
-    fn store() -> MemoryStore {
-        MemoryStore::new(1000)
+    /// A store and the clock it reads; each call first sets the clock to the time it names.
+    struct Timed {
+        store: MemoryStore,
+        clock: Arc<FixedClock>,
+    }
+
+    impl Timed {
+        fn new(capacity: usize) -> Self {
+            let clock = Arc::new(FixedClock::default());
+            clock.set_unix_millis(T);
+            Self {
+                store: MemoryStore::new(capacity, clock.clone()),
+                clock,
+            }
+        }
+
+        async fn check(&self, key: &Key, quota: Quota, at: i64) -> Decision {
+            self.clock.set_unix_millis(at);
+            self.store.check(key, quota).await
+        }
+
+        async fn locked_out(&self, address: IpAddr, at: i64) -> Option<Duration> {
+            self.clock.set_unix_millis(at);
+            self.store.locked_out(address).await
+        }
+
+        async fn lock_out(
+            &self,
+            address: IpAddr,
+            at: i64,
+            policy: LockoutPolicy,
+        ) -> Option<Lockout> {
+            self.clock.set_unix_millis(at);
+            self.store.lock_out(address, policy).await
+        }
+
+        fn entry_count(&self) -> usize {
+            self.store.entry_count()
+        }
+    }
+
+    fn store() -> Timed {
+        Timed::new(1000)
     }
 
     fn quota(limit: u32) -> Quota {
@@ -372,10 +447,30 @@ mod tests {
         for _ in 0..3 {
             store.check(&key, quota(3), T).await;
         }
+        let back = T - 3_600_000;
+        // The quota's own wait (3 a minute: 20 s), not the hour the clock went back.
+        assert_eq!(
+            store.check(&key, quota(3), back).await,
+            Decision::Deny {
+                retry_after: Duration::from_secs(20)
+            }
+        );
         assert!(matches!(
-            store.check(&key, quota(3), T - 3_600_000).await,
+            store.check(&key, quota(3), back + 20_000).await,
             Decision::Allow { .. }
         ));
+        // A lockout is not stretched by the step either.
+        let ip = IpAddr::from([203, 0, 113, 9]);
+        let policy = LockoutPolicy {
+            base: Duration::from_secs(60),
+            max: Duration::from_secs(900),
+        };
+        store.lock_out(ip, back + 20_000, policy).await.unwrap();
+        assert_eq!(
+            store.locked_out(ip, back - 3_600_000).await,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(store.locked_out(ip, back - 3_600_000 + 60_000).await, None);
     }
 
     #[tokio::test]
@@ -408,7 +503,7 @@ mod tests {
     #[tokio::test]
     async fn a_million_distinct_keys_stay_within_the_capacity() {
         let capacity = 10_000;
-        let store = MemoryStore::new(capacity);
+        let store = Timed::new(capacity);
         // The clock stands still, so every entry still counts: eviction, not expiry, bounds it.
         for n in 0..1_000_000u32 {
             let decision = store.check(&address(n), quota(600), T).await;

@@ -33,12 +33,18 @@
 //! /64, see [`crate::net::limited_address`]) and user ids; the client address is the socket peer or,
 //! behind `TRUSTED_PROXIES`, read from `X-Forwarded-For` ([`crate::net`]).
 //!
-//! State lives behind [`RateLimitStore`]; [`memory::MemoryStore`] keeps it in this process with
-//! a bounded number of entries (a flood of distinct addresses evicts, it does not grow memory).
-//! With several instances behind a load balancer each counts on its own (limits are per
-//! instance); a shared store such as Redis can implement the trait.
+//! State lives behind [`RateLimitStore`], in one of two stores. Without `REDIS_URL`,
+//! [`MemoryStore`] keeps it in this process (`governor`'s keyed limiters, a bounded number of
+//! keys: a flood of distinct addresses evicts, it does not grow memory), and with several
+//! instances each counts on its own. With `REDIS_URL`, [`RedisStore`] keeps it in Redis, shared by
+//! every replica (one atomic script per check, on Redis's clock), and falls back to its own
+//! `MemoryStore` while Redis cannot be reached: a Redis outage makes limits per replica for a
+//! while, never an API outage.
 
+mod local_clock;
 pub mod memory;
+mod outage;
+pub mod redis_store;
 pub mod slots;
 
 use std::net::IpAddr;
@@ -50,9 +56,10 @@ use futures_util::future::BoxFuture;
 use crate::auth::AuthFailure;
 use crate::auth::clock::Clock;
 use crate::config::RateLimitConfig;
-
 use crate::net::{TrustedProxies, limited_address};
+use crate::shared::SharedRedis;
 pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
 
 /// Whom a quota counts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,7 +75,7 @@ pub enum Key {
 }
 
 /// `limit` requests per `period`, up to `limit` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     pub limit: u32,
     pub period: Duration,
@@ -122,24 +129,19 @@ pub struct Lockout {
     pub strike: u32,
 }
 
-/// Where quotas and lockouts are kept. Times are milliseconds since the Unix epoch, from the
-/// application's clock. The in-memory [`MemoryStore`] is the default; a store shared by several
-/// instances (Redis: GCRA is one Lua script per check) can replace it.
+/// Where quotas and lockouts are kept: [`MemoryStore`] in this process, or [`RedisStore`]
+/// shared by the replicas. Each store keeps its own time: the application's clock for the
+/// in-process one, Redis's for the shared one.
 pub trait RateLimitStore: Send + Sync + 'static {
     /// Spends one request of `key`'s quota.
-    fn check<'a>(&'a self, key: &'a Key, quota: Quota, now_millis: i64) -> BoxFuture<'a, Decision>;
+    fn check<'a>(&'a self, key: &'a Key, quota: Quota) -> BoxFuture<'a, Decision>;
 
     /// The time left of `address`'s lockout, if it is locked out.
-    fn locked_out(&self, address: IpAddr, now_millis: i64) -> BoxFuture<'_, Option<Duration>>;
+    fn locked_out(&self, address: IpAddr) -> BoxFuture<'_, Option<Duration>>;
 
     /// Locks `address` out. `None` when it already was: exactly one caller sees a lockout start,
     /// however many requests race, so that it is logged once.
-    fn lock_out(
-        &self,
-        address: IpAddr,
-        now_millis: i64,
-        policy: LockoutPolicy,
-    ) -> BoxFuture<'_, Option<Lockout>>;
+    fn lock_out(&self, address: IpAddr, policy: LockoutPolicy) -> BoxFuture<'_, Option<Lockout>>;
 }
 
 /// Which limit refused a request (`extensions.reason` of the 429).
@@ -222,12 +224,21 @@ pub struct RateLimiter {
     lockout: LockoutPolicy,
     trusted_proxies: TrustedProxies,
     store: Arc<dyn RateLimitStore>,
-    clock: Arc<dyn Clock>,
 }
 
 impl RateLimiter {
-    /// With the in-memory store. Logs the settings once.
-    pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
+    /// With the quotas and lockouts in `redis` when given (shared by the replicas), else in this
+    /// process; both on `clock` where the time is theirs to keep. Logs the settings once.
+    pub fn new(
+        config: &RateLimitConfig,
+        clock: Arc<dyn Clock>,
+        redis: Option<&SharedRedis>,
+    ) -> Self {
+        let local = MemoryStore::new(memory::DEFAULT_CAPACITY, clock);
+        let (store, kept): (Arc<dyn RateLimitStore>, _) = match redis {
+            Some(redis) => (Arc::new(RedisStore::new(redis.clone(), local)), "redis"),
+            None => (Arc::new(local), "memory"),
+        };
         if config.enabled {
             tracing::info!(
                 ip_per_minute = config.ip_per_minute,
@@ -235,20 +246,12 @@ impl RateLimiter {
                 webhook_per_minute = config.webhook_per_minute,
                 auth_failures_per_minute = config.auth_failures_per_minute,
                 trusted_proxies = %config.trusted_proxies,
+                store = kept,
                 "rate limits (0: off)"
             );
         } else {
             tracing::warn!("RATE_LIMIT_ENABLED=false: no rate limit and no brute-force lockout");
         }
-        let store = MemoryStore::new(memory::DEFAULT_CAPACITY);
-        Self::with_store(config, Arc::new(store), clock)
-    }
-
-    pub fn with_store(
-        config: &RateLimitConfig,
-        store: Arc<dyn RateLimitStore>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
         Self {
             enabled: config.enabled,
             address: Quota::per_minute(config.ip_per_minute),
@@ -261,7 +264,6 @@ impl RateLimiter {
             },
             trusted_proxies: config.trusted_proxies.clone(),
             store,
-            clock,
         }
     }
 
@@ -279,9 +281,8 @@ impl RateLimiter {
         if !self.enabled {
             return Ok(());
         }
-        let now = self.clock.now_millis();
         let key = Key::Address(limited_address(ip));
-        self.spend(key, self.address, Limit::Address, now).await
+        self.spend(key, self.address, Limit::Address).await
     }
 
     /// A token presented from `ip` was refused with `failure`. While the address is locked out,
@@ -291,8 +292,7 @@ impl RateLimiter {
         if !self.enabled || self.invalid_tokens.is_none() || !counts_as_invalid_token(failure) {
             return None;
         }
-        let now = self.clock.now_millis();
-        if let Some(left) = self.store.locked_out(limited_address(ip), now).await {
+        if let Some(left) = self.store.locked_out(limited_address(ip)).await {
             return Some(refused(Limit::Lockout, left));
         }
         self.record_auth_failure(ip, failure).await;
@@ -304,8 +304,7 @@ impl RateLimiter {
         if !self.enabled {
             return Ok(());
         }
-        let now = self.clock.now_millis();
-        self.spend(Key::User(user_id.into()), self.user, Limit::User, now)
+        self.spend(Key::User(user_id.into()), self.user, Limit::User)
             .await
     }
 
@@ -314,9 +313,8 @@ impl RateLimiter {
         if !self.enabled {
             return Ok(());
         }
-        let now = self.clock.now_millis();
         let key = Key::Webhook(limited_address(ip));
-        self.spend(key, self.webhook, Limit::Webhook, now).await
+        self.spend(key, self.webhook, Limit::Webhook).await
     }
 
     /// A token from `ip` was refused. When it is the address's `AUTH_FAILURES_PER_MINUTE`-th
@@ -328,19 +326,14 @@ impl RateLimiter {
             return None;
         }
         let address = limited_address(ip);
-        let now = self.clock.now_millis();
-        let exhausted = match self
-            .store
-            .check(&Key::InvalidTokens(address), quota, now)
-            .await
-        {
+        let exhausted = match self.store.check(&Key::InvalidTokens(address), quota).await {
             Decision::Allow { remaining } => remaining == 0,
             Decision::Deny { .. } => true,
         };
         if !exhausted {
             return None;
         }
-        let lockout = self.store.lock_out(address, now, self.lockout).await?;
+        let lockout = self.store.lock_out(address, self.lockout).await?;
         tracing::warn!(
             client_ip = %ip,
             lockout_secs = lockout.duration.as_secs(),
@@ -352,17 +345,11 @@ impl RateLimiter {
         Some(lockout)
     }
 
-    async fn spend(
-        &self,
-        key: Key,
-        quota: Option<Quota>,
-        limit: Limit,
-        now: i64,
-    ) -> Result<(), Refusal> {
+    async fn spend(&self, key: Key, quota: Option<Quota>, limit: Limit) -> Result<(), Refusal> {
         let Some(quota) = quota else {
             return Ok(());
         };
-        match self.store.check(&key, quota, now).await {
+        match self.store.check(&key, quota).await {
             Decision::Allow { .. } => Ok(()),
             Decision::Deny { retry_after } => Err(refused(limit, retry_after)),
         }
@@ -476,7 +463,7 @@ mod tests {
             .build()
             .unwrap();
         let clock = FixedClock::at_unix_seconds(T);
-        let limiter = RateLimiter::new(&config(), clock.clone());
+        let limiter = RateLimiter::new(&config(), clock.clone(), None);
         let attacker = ip("203.0.113.66");
 
         tracing::subscriber::with_default(subscriber, || {
@@ -549,7 +536,7 @@ mod tests {
             auth_failures_per_minute: 1,
             ..RateLimitConfig::default()
         };
-        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T));
+        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T), None);
         let client = ip("203.0.113.1");
         for _ in 0..10 {
             assert_eq!(
@@ -572,7 +559,7 @@ mod tests {
             auth_failures_per_minute: 0,
             ..RateLimitConfig::default()
         };
-        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T));
+        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T), None);
         let client = ip("203.0.113.1");
         for _ in 0..100 {
             assert_eq!(
@@ -596,7 +583,7 @@ mod tests {
             webhook_per_minute: 2,
             ..RateLimitConfig::default()
         };
-        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T));
+        let limiter = RateLimiter::new(&config, FixedClock::at_unix_seconds(T), None);
         let a = ip("2001:db8:1:2::1");
         let same_64 = ip("2001:db8:1:2:ffff::2");
         let other_64 = ip("2001:db8:1:3::1");

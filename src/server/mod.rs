@@ -171,7 +171,11 @@ impl Application {
             },
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
-            rate_limits: Arc::new(RateLimiter::new(&config.rate_limits, Arc::clone(&clock))),
+            rate_limits: Arc::new(RateLimiter::new(
+                &config.rate_limits,
+                Arc::clone(&clock),
+                redis.as_ref(),
+            )),
             redis,
         };
         let dev_tokens = dev_keys.map(|keys| {

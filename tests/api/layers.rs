@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shared", &[]),
     ("auth", &["config"]),
     ("clerk", &["config"]),
-    ("rate_limit", &["auth", "config", "net"]),
+    ("rate_limit", &["auth", "config", "net", "shared"]),
     ("authz", &["auth", "clerk"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension), below the slices.
     ("graphql", &["auth", "authz", "clerk", "config", "db"]),

@@ -32,6 +32,7 @@ mod rate_limits;
 mod replicas;
 mod schema_file;
 mod sessions;
+mod shared_rate_limits;
 mod shutdown;
 mod subscriptions;
 mod sync_users;
