@@ -58,6 +58,8 @@ pub struct Config {
     pub graphql_playground: bool,
     pub graphql_introspection: bool,
     pub graphql_limits: GraphqlLimits,
+    /// `GRAPHQL_TRUSTED_DOCUMENTS`, `GRAPHQL_TRUSTED_DOCUMENTS_MODE`.
+    pub trusted_documents: TrustedDocumentsConfig,
     pub websocket_limits: WebSocketLimits,
     pub http_limits: HttpLimits,
     pub rate_limits: RateLimitConfig,
@@ -382,6 +384,7 @@ impl Config {
             .parse("GRAPHQL_INTROSPECTION", parse_bool)
             .unwrap_or(!production);
         let graphql_limits = parse_graphql_limits(&mut p);
+        let trusted_documents = parse_trusted_documents(&mut p, production);
         let websocket_limits = parse_websocket_limits(&mut p);
         let http_limits = parse_http_limits(&mut p);
         let rate_limits = parse_rate_limits(&mut p);
@@ -466,6 +469,7 @@ impl Config {
             graphql_playground,
             graphql_introspection,
             graphql_limits,
+            trusted_documents,
             websocket_limits,
             http_limits,
             rate_limits,
@@ -649,6 +653,57 @@ fn parse_graphql_limits(p: &mut Parser<'_>) -> GraphqlLimits {
         max_body_bytes,
         timeout: Duration::from_secs(timeout_secs as u64),
     }
+}
+
+/// The persisted-documents manifest and what happens to documents it does not list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDocumentsConfig {
+    /// `GRAPHQL_TRUSTED_DOCUMENTS`: a JSON manifest, sha256 hex → document text.
+    pub manifest: Option<PathBuf>,
+    pub mode: TrustedDocumentsMode,
+}
+
+/// `GRAPHQL_TRUSTED_DOCUMENTS_MODE`: what a document the manifest does not list gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustedDocumentsMode {
+    /// It runs.
+    Off,
+    /// It runs, and its hash is logged the first time it is seen.
+    Log,
+    /// It is refused (`PERSISTED_QUERY_NOT_IN_LIST`).
+    Enforce,
+}
+
+/// Without a manifest the mode is `off`; with one, `enforce` in production (the point of a
+/// safelist) and `log` in development (so that a new operation works before it is listed).
+fn parse_trusted_documents(p: &mut Parser<'_>, production: bool) -> TrustedDocumentsConfig {
+    let manifest = p
+        .lookup_value("GRAPHQL_TRUSTED_DOCUMENTS")
+        .map(PathBuf::from);
+    let mode = p.parse("GRAPHQL_TRUSTED_DOCUMENTS_MODE", |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "off" => Ok(TrustedDocumentsMode::Off),
+            "log" => Ok(TrustedDocumentsMode::Log),
+            "enforce" => Ok(TrustedDocumentsMode::Enforce),
+            _ => Err("expected `off`, `log` or `enforce`".into()),
+        }
+    });
+    let mode = match (mode, &manifest) {
+        (Some(TrustedDocumentsMode::Enforce), None) => {
+            p.problems.push(
+                "GRAPHQL_TRUSTED_DOCUMENTS_MODE: `enforce` needs the manifest of the documents to \
+                 allow: set GRAPHQL_TRUSTED_DOCUMENTS (e.g. the persisted-documents.json the \
+                 TypeScript codegen writes)"
+                    .into(),
+            );
+            TrustedDocumentsMode::Off
+        }
+        (Some(mode), _) => mode,
+        (None, None) => TrustedDocumentsMode::Off,
+        (None, Some(_)) if production => TrustedDocumentsMode::Enforce,
+        (None, Some(_)) => TrustedDocumentsMode::Log,
+    };
+    TrustedDocumentsConfig { manifest, mode }
 }
 
 fn parse_http_limits(p: &mut Parser<'_>) -> HttpLimits {
@@ -1075,6 +1130,57 @@ mod tests {
         .unwrap();
         assert!(!config.graphql_playground && !config.graphql_introspection);
         assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn trusted_documents_default_by_environment_and_refuse_enforce_without_a_manifest() {
+        let trusted = |vars: &[(&str, &str)]| parse(vars).unwrap().trusted_documents;
+        let production = [
+            ("APP_ENV", "production"),
+            ("CLERK_SECRET_KEY", "sk_test_x"),
+            ("CLERK_ISSUER", "https://clerk.example.com"),
+        ];
+        let manifest = (
+            "GRAPHQL_TRUSTED_DOCUMENTS",
+            "clients/persisted-documents.json",
+        );
+        assert_eq!(
+            trusted(&[]),
+            TrustedDocumentsConfig {
+                manifest: None,
+                mode: TrustedDocumentsMode::Off
+            }
+        );
+        assert_eq!(trusted(&production).mode, TrustedDocumentsMode::Off);
+        assert_eq!(trusted(&[manifest]).mode, TrustedDocumentsMode::Log);
+        let with_manifest = trusted(&[production.as_slice(), &[manifest]].concat());
+        assert_eq!(with_manifest.mode, TrustedDocumentsMode::Enforce);
+        assert_eq!(
+            with_manifest.manifest.as_deref(),
+            Some(std::path::Path::new("clients/persisted-documents.json"))
+        );
+        let off = trusted(&[manifest, ("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "OFF")]);
+        assert_eq!(off.mode, TrustedDocumentsMode::Off);
+        assert_eq!(
+            trusted(&[("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "log")]).mode,
+            TrustedDocumentsMode::Log
+        );
+
+        let err = parse(&[("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "enforce")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GRAPHQL_TRUSTED_DOCUMENTS_MODE: `enforce` needs")
+                && err.contains("set GRAPHQL_TRUSTED_DOCUMENTS"),
+            "{err}"
+        );
+        let err = parse(&[manifest, ("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "strict")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GRAPHQL_TRUSTED_DOCUMENTS_MODE: expected `off`, `log` or `enforce`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The GraphQL toolkit the domains build their types with: field errors coded as ARCHITECTURE §6
 //! lists (`errors`), pagination, request limits (`limits`, `prescan`, `variables`), the one schema
 //! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object,
-//! subscriptions over a broadcast channel. The schema itself is assembled above the domains, in
-//! `crate::schema`.
+//! subscriptions over a broadcast channel, the safelist of trusted documents
+//! (`trusted_documents`). The schema itself is assembled above the domains, in `crate::schema`.
 
 pub mod access;
 pub mod broadcast;
@@ -14,6 +14,7 @@ pub mod null_on_error;
 pub mod pagination;
 pub mod prescan;
 mod selection_summary;
+pub mod trusted_documents;
 pub mod variables;
 
 pub use access::RoleClaim;

@@ -35,6 +35,7 @@ mod sessions;
 mod shutdown;
 mod subscriptions;
 mod sync_users;
+mod trusted_documents;
 mod user_events;
 mod users;
 mod verification;
