@@ -14,8 +14,9 @@
 //!   400: every limit here is per request, and a batch would multiply them (a 1,000-item batch
 //!   is 1,000 operations under one timeout and one body limit); Clerk frontends (Apollo Client,
 //!   urql, Relay) do not batch by default.
-//! - Status: parse, validation and variable errors (limits included) are request errors with
-//!   `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` / `BAD_USER_INPUT` and no `data`: 400 for
+//! - Status: parse, validation and variable errors (limits included) and the trusted documents'
+//!   refusals are request errors with `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` /
+//!   `BAD_USER_INPUT` / `PERSISTED_QUERY_*` and no `data`: 400 for
 //!   `application/graphql-response+json`, 200 for `application/json` (the GraphQL-over-HTTP
 //!   spec: legacy clients read errors from a 200 body); a response with data is 200, field errors
 //!   or not. A request that is not well-formed GraphQL over HTTP (not JSON, no `query`) is 400
