@@ -13,7 +13,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::binary::{Output, terminate, wait_until_ready};
-use crate::helpers::{AppOptions, GRAPHQL_RESPONSE_JSON, GraphqlReply, TestApp, spawn_app_with};
+use crate::helpers::{
+    AppOptions, BROWSER_ACCEPT, GRAPHQL_RESPONSE_JSON, GraphqlReply, TestApp, spawn_app_with,
+};
 use crate::subscriptions::spawn_with;
 use crate::ws_client::{connect, init, next, send, token};
 
@@ -185,6 +187,34 @@ async fn documents_named_by_hash_run_over_post_and_get() {
         .unwrap();
     let reply = GraphqlReply::read(response).await;
     assert_eq!(reply.body, json!({"data": {"echo": "user_echo: hi"}}));
+}
+
+/// A GET that names a document by hash is a GraphQL request like one with `query`: checked for
+/// cross-site use of the cookie, not taken for the playground page.
+#[tokio::test]
+async fn a_get_by_hash_is_a_graphql_request_for_csrf_and_the_playground() {
+    let app = spawn_trusted(CODEGEN_MANIFEST, "enforce").await;
+    let (viewer, _) = codegen("Viewer");
+    let url = format!("{}/graphql?documentId={viewer}", app.address);
+    let cookie = format!("__session={}", token("user_cookie"));
+    let get = |site: &'static str| {
+        app.client
+            .get(&url)
+            .header("accept", BROWSER_ACCEPT)
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .send()
+    };
+    let refused = GraphqlReply::read(get("cross-site").await.unwrap()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(refused.reason(), Some("csrf"));
+    let own = GraphqlReply::read(get("same-origin").await.unwrap()).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(
+        own.body["data"]["viewer"]["userId"], "user_cookie",
+        "{}",
+        own.body
+    );
 }
 
 #[tokio::test]
