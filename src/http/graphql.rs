@@ -8,8 +8,8 @@
 //!   (`extensions.persistedQuery` or `documentId`, see [`crate::graphql::trusted_documents`]).
 //! - `GET /graphql?query=…&variables=…&operationName=…` runs queries only; a mutation over `GET`
 //!   is 405 with `Allow: POST` (the check is in [`crate::graphql::limits`], on the parsed
-//!   document). A `GET` without `query` is the playground page, when it is on and the client asks
-//!   for HTML; otherwise a JSON 400.
+//!   document). A `GET` without `query` (nor a hash) is the playground page, when it is on and
+//!   the client asks for HTML; otherwise a JSON 400.
 //! - The body is at most `GRAPHQL_MAX_BODY_BYTES` (413). A JSON array (a batch) is refused with
 //!   400: every limit here is per request, and a batch would multiply them (a 1,000-item batch
 //!   is 1,000 operations under one timeout and one body limit); Clerk frontends (Apollo Client,

@@ -387,7 +387,9 @@ async fn start_up_error(contents: &str, vars: &[(&str, &str)]) -> (PathBuf, Stri
 async fn a_bad_manifest_is_refused_at_start_up_naming_the_file_and_the_operation() {
     let (health, text) = codegen("Health");
     let entry = |text: &str| json!({ sha256_hex(text): text }).to_string();
-    let cases: Vec<(String, Vec<(&str, &str)>, Vec<String>)> =
+    // The manifest, variables besides it, what the start-up error must say.
+    type Case = (String, Vec<(&'static str, &'static str)>, Vec<String>);
+    let cases: Vec<Case> =
         vec![
         ("{\"truncated".into(), vec![], vec!["is not JSON".into()]),
         ("[]".into(), vec![], vec!["expected a JSON object".into()]),
