@@ -17,8 +17,9 @@
 //!   `off` runs it.
 //! - A listed document was parsed, limit-checked and validated against the schema when the
 //!   manifest was loaded; a request for it, by hash or by text, reuses the parsed document
-//!   instead of parsing again (`RequestLimits::prepare_listed`), and async-graphql's validation,
-//!   whose depth and complexity depend on the request's variables, runs as for any request.
+//!   instead of parsing again (`RequestLimits::prepare_listed`). async-graphql's validation runs
+//!   as for any request: the complexity it computes depends on the request's variables (the
+//!   `first` of a connection), and it has no way to compute that alone.
 //!   The variables' limits, the authorization marks, the GET rule and the rate limits apply
 //!   unchanged.
 //!
