@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import hashlib
 import http.client
 import json
 import os
@@ -105,7 +106,77 @@ WORKLOADS = {
         "expect": '{"adminNote":{"id":"admin"}}',
         "reject": '"errors"',
     },
+    # Trusted documents (README "Clients"): the TypeScript client's `Posts` operation, as its
+    # codegen wrote it into the manifest, named by hash (i) to a server that loaded that
+    # manifest, sent as text (j) to a server without one (parsed and checked at each request),
+    # and sent as text (k) to the server with the manifest (hashed, then the parsed copy).
+    "i": {
+        "name": "(i) trusted document by hash: Posts(first: 10)",
+        "query": None,  # the manifest's text, see `operation_text`
+        "operation": "Posts",
+        "variables": {"first": 10},
+        "persisted": True,
+        "trusted": True,
+        "tokens": None,
+        "status": 200,
+        "expect": '"endCursor"',
+        "reject": '"errors"',
+    },
+    "j": {
+        "name": "(j) the same as text, no manifest",
+        "query": None,
+        "operation": "Posts",
+        "variables": {"first": 10},
+        "persisted": False,
+        "trusted": False,
+        "tokens": None,
+        "status": 200,
+        "expect": '"endCursor"',
+        "reject": '"errors"',
+    },
+    "k": {
+        "name": "(k) the same as text, listed in the manifest",
+        "query": None,
+        "operation": "Posts",
+        "variables": {"first": 10},
+        "persisted": False,
+        "trusted": True,
+        "tokens": None,
+        "status": 200,
+        "expect": '"endCursor"',
+        "reject": '"errors"',
+    },
 }
+
+# The persisted-documents manifest of the TypeScript client (`clients/generate` writes it).
+CODEGEN_MANIFEST = Path(__file__).resolve().parent.parent / "clients/typescript/src/generated/persisted-documents.json"
+
+
+def operation_text(name: str) -> str:
+    """The manifest's document whose operation is `name`."""
+    for text in json.loads(CODEGEN_MANIFEST.read_text()).values():
+        if any(f"{kind} {name}{after}" in text for kind in ("query", "mutation", "subscription") for after in " ("):
+            return text
+    raise SystemExit(f"no operation {name} in {CODEGEN_MANIFEST}")
+
+
+def query_of(spec: dict) -> str:
+    return spec["query"] if spec["query"] is not None else operation_text(spec["operation"])
+
+
+def request_body(spec: dict) -> dict:
+    """What a workload POSTs: the document's text, or (persisted) its sha256 alone, as the
+    TypeScript client's `persisted: true` sends it."""
+    text = query_of(spec)
+    body: dict = {}
+    if spec.get("persisted"):
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        body["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": sha}}
+    else:
+        body["query"] = text
+    if "variables" in spec:
+        body["variables"] = spec["variables"]
+    return body
 
 
 def b64u(data: bytes) -> str:
@@ -333,6 +404,9 @@ class Client:
         body = {"query": query}
         if variables is not None:
             body["variables"] = variables
+        return self.send(body, token, forwarded_for)
+
+    def send(self, body: dict, token: str | None = None, forwarded_for: str | None = None):
         headers = {"Content-Type": "application/json"}
         if forwarded_for:
             headers["X-Forwarded-For"] = forwarded_for
@@ -471,6 +545,19 @@ def verify(workload: str, token: str | None, status: int, headers: dict, raw: by
     if workload == "h":
         want = {"adminNote": {"id": "admin"}}
         return None if data == want else f"data {data!r}, expected {want!r}"
+    if workload in ("i", "j", "k"):
+        posts = data.get("posts") or {}
+        nodes = posts.get("nodes") or []
+        if len(nodes) != 10 or len({n["id"] for n in nodes}) != 10:
+            return f"{len(nodes)} distinct posts, expected 10"
+        for n in nodes:
+            if not n["title"].startswith("Bench post ") or not n["published"]:
+                return f"post {n['id']} {n['title']!r}"
+            if not (n.get("author") or {}).get("id", "").startswith("user_bench_"):
+                return f"post {n['id']} author {n.get('author')!r}"
+        if not (posts.get("pageInfo") or {}).get("hasNextPage"):
+            return f"pageInfo {posts.get('pageInfo')!r}"
+        return None
     return f"unknown workload {workload}"
 
 
@@ -482,7 +569,7 @@ def cmd_check(args) -> None:
     failures = []
     for _ in range(args.n):
         token = rng.choice(tokens)
-        status, headers, raw = client.post(spec["query"], token)
+        status, headers, raw = client.send(request_body(spec), token)
         problem = verify(args.workload, token, status, headers, raw)
         if problem:
             failures.append(problem)
@@ -717,8 +804,15 @@ def cmd_spec(args) -> None:
     """Writes <dir>/body-<w>.json and prints shell assignments for the wrk script's environment."""
     spec = WORKLOADS[args.workload]
     body_file = Path(args.dir) / f"body-{args.workload}.json"
-    body_file.write_bytes(compact({"query": spec["query"]}))
+    body_file.write_bytes(compact(request_body(spec)))
     tokens = str(Path(args.dir) / spec["tokens"]) if spec["tokens"] else ""
+    manifest = ""
+    if spec.get("trusted"):
+        # The workload's document alone: the server enforces it (production's default).
+        text = query_of(spec)
+        manifest_file = Path(args.dir) / "trusted-documents.json"
+        manifest_file.write_text(json.dumps({hashlib.sha256(text.encode()).hexdigest(): text}))
+        manifest = str(manifest_file)
     import shlex
 
     for name, value in [
@@ -728,6 +822,7 @@ def cmd_spec(args) -> None:
         ("BENCH_EXPECT_STATUS", str(spec["status"])),
         ("BENCH_EXPECT", spec["expect"]),
         ("BENCH_REJECT", spec["reject"]),
+        ("BENCH_TRUSTED_DOCUMENTS", manifest),
     ]:
         print(f"{name}={shlex.quote(value)}")
 

@@ -92,6 +92,9 @@ pub struct Config {
     pub graphql_introspection: bool,
     #[command(flatten)]
     pub graphql_limits: GraphqlLimits,
+    /// `GRAPHQL_TRUSTED_DOCUMENTS`, `GRAPHQL_TRUSTED_DOCUMENTS_MODE` (the mode follows `rules`).
+    #[command(flatten)]
+    pub trusted_documents: TrustedDocumentsConfig,
     #[command(flatten)]
     pub websocket_limits: WebSocketLimits,
     #[command(flatten)]
@@ -123,6 +126,30 @@ pub struct Config {
     /// folder are accepted (see `auth::dev_keys`). `None` in production, always.
     #[arg(skip)]
     pub dev_keys_dir: Option<PathBuf>,
+}
+
+/// The persisted-documents manifest and what happens to documents it does not list.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct TrustedDocumentsConfig {
+    /// A persisted-documents manifest (sha256 hex → document text, as the TypeScript codegen
+    /// writes it, or Apollo's persisted-query list): the documents this API runs.
+    #[arg(long, env = "GRAPHQL_TRUSTED_DOCUMENTS")]
+    pub manifest: Option<PathBuf>,
+    /// `GRAPHQL_TRUSTED_DOCUMENTS_MODE`: `off`, `log` or `enforce` [default: `enforce` in
+    /// production with a manifest, `log` in development, `off` without one].
+    #[arg(skip = TrustedDocumentsMode::Off)]
+    pub mode: TrustedDocumentsMode,
+}
+
+/// `GRAPHQL_TRUSTED_DOCUMENTS_MODE`: what a document the manifest does not list gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustedDocumentsMode {
+    /// It runs.
+    Off,
+    /// It runs, and its hash is logged the first time it is seen.
+    Log,
+    /// It is refused (`PERSISTED_QUERY_NOT_IN_LIST`).
+    Enforce,
 }
 
 /// Every configuration problem found, one per line.

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use super::limits::CONNECTIONS;
 use super::values;
-use super::{AppEnv, Config, KeySourceKind, LogFormat, Secret, frontend_api_from_publishable_key};
+use super::{
+    AppEnv, Config, KeySourceKind, LogFormat, Secret, TrustedDocumentsMode,
+    frontend_api_from_publishable_key,
+};
 
 /// The configuration's variables: those `Config` keeps as they are, and those these rules read.
 #[derive(clap::Args)]
@@ -21,6 +24,10 @@ pub struct Args {
     /// `pretty` or `json` [default: json in production, pretty in development].
     #[arg(long, env = "LOG_FORMAT", value_parser = values::log_format)]
     log_format: Option<LogFormat>,
+    /// What a document GRAPHQL_TRUSTED_DOCUMENTS does not list gets: `off`, `log` or `enforce`
+    /// [default: with a manifest, enforce in production and log in development; else off].
+    #[arg(long, env = "GRAPHQL_TRUSTED_DOCUMENTS_MODE", value_parser = values::trusted_documents_mode)]
+    trusted_documents_mode: Option<TrustedDocumentsMode>,
     /// With no Clerk key source, accept tokens of a local dev key pair [default: true in
     /// development]; an error in production.
     #[arg(long, env = "DEV_MODE", value_parser = values::boolean)]
@@ -92,6 +99,25 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
             rate_limits.lockout.as_secs()
         ));
     }
+
+    // Without a manifest nothing is listed; with one, `enforce` in production (the point of a
+    // safelist) and `log` in development (so that a new operation works before it is listed).
+    let trusted = &mut config.trusted_documents;
+    trusted.mode = match (args.trusted_documents_mode, &trusted.manifest) {
+        (Some(TrustedDocumentsMode::Enforce), None) => {
+            problems.push(
+                "GRAPHQL_TRUSTED_DOCUMENTS_MODE: `enforce` needs the manifest of the documents to \
+                 allow: set GRAPHQL_TRUSTED_DOCUMENTS (e.g. the persisted-documents.json the \
+                 TypeScript codegen writes)"
+                    .into(),
+            );
+            TrustedDocumentsMode::Off
+        }
+        (Some(mode), _) => mode,
+        (None, None) => TrustedDocumentsMode::Off,
+        (None, Some(_)) if production => TrustedDocumentsMode::Enforce,
+        (None, Some(_)) => TrustedDocumentsMode::Log,
+    };
 
     // One address gets at most a quarter, so that one client cannot hold every place; browsers
     // open up to 6 connections to a host: room for an office behind one address.

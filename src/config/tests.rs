@@ -471,3 +471,54 @@ fn help_describes_exactly_the_variables_of_env_example() {
     assert!(example.len() > 40, "{example:?}");
     assert_eq!(example, described, "{help}");
 }
+
+#[test]
+fn trusted_documents_default_by_environment_and_refuse_enforce_without_a_manifest() {
+    let trusted = |vars: &[(&str, &str)]| parse(vars).unwrap().trusted_documents;
+    let production = [
+        ("APP_ENV", "production"),
+        ("CLERK_SECRET_KEY", "sk_test_x"),
+        ("CLERK_ISSUER", "https://clerk.example.com"),
+    ];
+    let manifest = (
+        "GRAPHQL_TRUSTED_DOCUMENTS",
+        "clients/persisted-documents.json",
+    );
+    assert_eq!(
+        trusted(&[]),
+        TrustedDocumentsConfig {
+            manifest: None,
+            mode: TrustedDocumentsMode::Off
+        }
+    );
+    assert_eq!(trusted(&production).mode, TrustedDocumentsMode::Off);
+    assert_eq!(trusted(&[manifest]).mode, TrustedDocumentsMode::Log);
+    let with_manifest = trusted(&[production.as_slice(), &[manifest]].concat());
+    assert_eq!(with_manifest.mode, TrustedDocumentsMode::Enforce);
+    assert_eq!(
+        with_manifest.manifest.as_deref(),
+        Some(std::path::Path::new("clients/persisted-documents.json"))
+    );
+    let off = trusted(&[manifest, ("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "OFF")]);
+    assert_eq!(off.mode, TrustedDocumentsMode::Off);
+    assert_eq!(
+        trusted(&[("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "log")]).mode,
+        TrustedDocumentsMode::Log
+    );
+
+    let err = parse(&[("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "enforce")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GRAPHQL_TRUSTED_DOCUMENTS_MODE: `enforce` needs")
+            && err.contains("set GRAPHQL_TRUSTED_DOCUMENTS"),
+        "{err}"
+    );
+    let err = parse(&[manifest, ("GRAPHQL_TRUSTED_DOCUMENTS_MODE", "strict")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GRAPHQL_TRUSTED_DOCUMENTS_MODE: expected `off`, `log` or `enforce`"),
+        "{err}"
+    );
+}

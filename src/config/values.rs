@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use clap::builder::TypedValueParser;
 use jsonwebtoken::DecodingKey;
 
-use super::{AppEnv, LogFormat, Secret};
+use super::{AppEnv, LogFormat, Secret, TrustedDocumentsMode};
 
 /// A whole number from `min` to `max`. The error names the range, what it counts (`of`), what 0
 /// means where 0 turns something off, why it is bounded, and the default as an example.
@@ -202,6 +202,15 @@ pub fn secret_key(v: &str) -> Result<Secret, &'static str> {
         Ok(Secret::new(v))
     } else {
         Err("expected a Clerk secret key starting with `sk_` (Dashboard → API keys)")
+    }
+}
+
+pub fn trusted_documents_mode(v: &str) -> Result<TrustedDocumentsMode, &'static str> {
+    match v.to_ascii_lowercase().as_str() {
+        "off" => Ok(TrustedDocumentsMode::Off),
+        "log" => Ok(TrustedDocumentsMode::Log),
+        "enforce" => Ok(TrustedDocumentsMode::Enforce),
+        _ => Err("expected `off`, `log` or `enforce`"),
     }
 }
 

@@ -22,6 +22,7 @@ use futures_util::stream::BoxStream;
 
 use super::limits::RequestLimits;
 use super::null_on_error::FieldErrors;
+use super::trusted_documents::{Admission, CheckOnly, TrustedDocuments};
 use super::variables::coercion_errors;
 use crate::authz::Authorization;
 
@@ -35,13 +36,19 @@ pub struct ExecutionDeadline(pub std::time::Duration);
 pub struct SchemaExtension(Arc<EnforcedRules>);
 
 struct EnforcedRules {
+    documents: Arc<TrustedDocuments>,
     limits: RequestLimits,
     authorization: Authorization,
 }
 
 impl SchemaExtension {
-    pub fn new(limits: RequestLimits, authorization: Authorization) -> Self {
+    pub fn new(
+        documents: Arc<TrustedDocuments>,
+        limits: RequestLimits,
+        authorization: Authorization,
+    ) -> Self {
         Self(Arc::new(EnforcedRules {
+            documents,
             limits,
             authorization,
         }))
@@ -75,7 +82,18 @@ impl Extension for RequestExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let request = self.parts.limits.prepare(request)?;
+        // The trusted documents first: a hash stands for a document parsed and checked when
+        // the manifest was loaded, and an unlisted text may be refused before it is parsed.
+        let limits = &self.parts.limits;
+        let request = match self.parts.documents.admit(&request)? {
+            Admission::Listed(document) => limits.prepare_listed(request, document.document())?,
+            Admission::Unlisted(hash) => {
+                let mut request = limits.prepare(request)?;
+                self.parts.documents.check_unlisted(hash, &mut request)?;
+                request
+            }
+            Admission::Unchecked => limits.prepare(request)?,
+        };
         let _ = self.operation_name.set(request.operation_name.clone());
         next.run(ctx, request).await
     }
@@ -91,6 +109,10 @@ impl Extension for RequestExtension {
             .run(ctx, query, variables)
             .await
             .map_err(RequestLimits::parse_error)?;
+        if ctx.data_opt::<CheckOnly>().is_some() {
+            // A manifest's document, checked at load: no viewer, no variables to check.
+            return Ok(document);
+        }
         self.parts
             .authorization
             .check_subscriptions(ctx, &document)
@@ -120,6 +142,10 @@ impl Extension for RequestExtension {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
+        if ctx.data_opt::<CheckOnly>().is_some() {
+            // Validated: that was all a manifest check asked for.
+            return Response::new(Value::Null);
+        }
         let mut response = match ctx.data_opt::<ExecutionDeadline>() {
             None => next.run(ctx, operation_name).await,
             Some(ExecutionDeadline(limit)) => {

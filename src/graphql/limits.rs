@@ -105,16 +105,31 @@ impl RequestLimits {
     /// `prepare_request`: steps 1 to 5; the parsed document goes on with the request.
     pub fn prepare(&self, mut request: Request) -> ServerResult<Request> {
         check_variables(&self.settings.limits, &request.variables)?;
-        let queries_only = request
-            .data
-            .contains_key(&std::any::TypeId::of::<QueriesOnly>());
         let document = check_document(
             &self.settings,
             &request.query,
             request.operation_name.as_deref(),
-            queries_only,
+            queries_only(&request),
         )?;
         request.set_parsed_query(document);
+        Ok(request)
+    }
+
+    /// `prepare_request` for a trusted document ([`super::trusted_documents`]), which passed
+    /// steps 2 to 4 when its manifest was loaded: steps 1 and 5, and a copy of the parsed
+    /// document goes on with the request (cloning it is several times cheaper than parsing).
+    pub fn prepare_listed(
+        &self,
+        mut request: Request,
+        document: &ExecutableDocument,
+    ) -> ServerResult<Request> {
+        check_variables(&self.settings.limits, &request.variables)?;
+        check_method(
+            document,
+            request.operation_name.as_deref(),
+            queries_only(&request),
+        )?;
+        request.set_parsed_query(document.clone());
         Ok(request)
     }
 
@@ -317,7 +332,7 @@ fn excerpted(message: String) -> String {
 /// A syntax error (step 3). The parser's own message draws the whole line with a caret under the
 /// error, which for a one-line document is the whole document; this one says where, what was
 /// expected, and quotes a short excerpt from the error on.
-fn syntax_error(query: &str, error: async_graphql::parser::Error) -> ServerError {
+pub(super) fn syntax_error(query: &str, error: async_graphql::parser::Error) -> ServerError {
     let mut server_error = ServerError::from(error.clone());
     if let async_graphql::parser::Error::Syntax { message, start, .. } = &error {
         // pest ends its message with a line `= expected …` (or `= unexpected …`).
@@ -375,7 +390,24 @@ fn check_document(
     let document =
         async_graphql::parser::parse_query(query).map_err(|error| syntax_error(query, error))?;
     check_shape(settings, &document)?;
-    let (ty, pos) = selected_operation(&document, operation_name)?;
+    check_method(&document, operation_name, queries_only)?;
+    Ok(document)
+}
+
+/// Whether the HTTP layer marked the request [`QueriesOnly`] (a `GET`).
+fn queries_only(request: &Request) -> bool {
+    request
+        .data
+        .contains_key(&std::any::TypeId::of::<QueriesOnly>())
+}
+
+/// Step 5: the operation exists and, over `GET`, is a query.
+fn check_method(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    queries_only: bool,
+) -> ServerResult<()> {
+    let (ty, pos) = selected_operation(document, operation_name)?;
     if queries_only && ty != OperationType::Query {
         return Err(coded(
             format!("A {ty} cannot be sent with GET, which only runs queries: use POST."),
@@ -384,7 +416,7 @@ fn check_document(
             Some(REASON_METHOD_NOT_ALLOWED),
         ));
     }
-    Ok(document)
+    Ok(())
 }
 
 /// Step 3: nesting, aliases, root fields, expanded size and introspection, per operation.

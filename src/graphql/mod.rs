@@ -1,7 +1,8 @@
 //! The GraphQL toolkit the domains build their types with: field errors coded as ARCHITECTURE §6
 //! lists (`errors`), pagination, request limits (`limits`, `prescan`, `variables`), the one schema
-//! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object, the personal fields of a user,
-//! subscriptions over a broadcast channel. The schema itself is assembled above the domains, in
+//! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object,
+//! the personal fields of a user, subscriptions over a broadcast channel, the safelist of trusted
+//! documents (`trusted_documents`). The schema itself is assembled above the domains, in
 //! `crate::schema`.
 
 pub mod access;
@@ -15,6 +16,7 @@ pub mod pagination;
 pub mod personal_data;
 pub mod prescan;
 mod selection_summary;
+pub mod trusted_documents;
 pub mod variables;
 
 pub use access::RoleClaim;

@@ -79,8 +79,7 @@ impl CsrfPolicy {
         // GraphQL query over `GET` (an `<img>` on any site can send one: it would spend the
         // victim's quota and read as them, even if the page cannot see the answer).
         let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let acts =
-            headers.contains_key(header::UPGRADE) || super::graphql::has_query_parameter(uri);
+        let acts = headers.contains_key(header::UPGRADE) || super::graphql::carries_a_request(uri);
         if safe && !acts {
             return true;
         }

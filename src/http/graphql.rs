@@ -4,16 +4,19 @@
 //!   type is 415: `text/plain`, `multipart/form-data` and `application/x-www-form-urlencoded` are
 //!   what a browser sends cross-site without a CORS preflight, so accepting them would let any
 //!   site post to the API with the user's cookie (see [`super::csrf`] for the second line of defence).
+//! - A request may name a trusted document by its hash instead of sending `query`
+//!   (`extensions.persistedQuery` or `documentId`, see [`crate::graphql::trusted_documents`]).
 //! - `GET /graphql?query=…&variables=…&operationName=…` runs queries only; a mutation over `GET`
 //!   is 405 with `Allow: POST` (the check is in [`crate::graphql::limits`], on the parsed
-//!   document). A `GET` without `query` is the playground page, when it is on and the client asks
-//!   for HTML; otherwise a JSON 400.
+//!   document). A `GET` without `query` (nor a hash) is the playground page, when it is on and
+//!   the client asks for HTML; otherwise a JSON 400.
 //! - The body is at most `GRAPHQL_MAX_BODY_BYTES` (413). A JSON array (a batch) is refused with
 //!   400: every limit here is per request, and a batch would multiply them (a 1,000-item batch
 //!   is 1,000 operations under one timeout and one body limit); Clerk frontends (Apollo Client,
 //!   urql, Relay) do not batch by default.
-//! - Status: parse, validation and variable errors (limits included) are request errors with
-//!   `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` / `BAD_USER_INPUT` and no `data`: 400 for
+//! - Status: parse, validation and variable errors (limits included) and the trusted documents'
+//!   refusals are request errors with `GRAPHQL_PARSE_FAILED` / `GRAPHQL_VALIDATION_FAILED` /
+//!   `BAD_USER_INPUT` / `PERSISTED_QUERY_*` and no `data`: 400 for
 //!   `application/graphql-response+json`, 200 for `application/json` (the GraphQL-over-HTTP
 //!   spec: legacy clients read errors from a 200 body); a response with data is 200, field errors
 //!   or not. A request that is not well-formed GraphQL over HTTP (not JSON, no `query`) is 400
@@ -36,6 +39,7 @@ use super::accept;
 use crate::graphql::limits::{
     BAD_REQUEST, PARSE_FAILED, QueriesOnly, REASON_METHOD_NOT_ALLOWED, VALIDATION_FAILED,
 };
+use crate::graphql::trusted_documents::{self, DocumentId};
 use crate::http::error::ApiError;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -58,13 +62,63 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// `true` when the URI carries a `query` parameter (a GraphQL request rather than the page).
-pub fn has_query_parameter(uri: &Uri) -> bool {
+/// `true` when the URI carries a GraphQL request rather than asking for the page: a `query`
+/// parameter, or a persisted document's `extensions` or `documentId`.
+pub fn carries_a_request(uri: &Uri) -> bool {
     uri.query().is_some_and(|query| {
-        query
-            .split('&')
-            .any(|pair| pair.split('=').next() == Some("query"))
+        query.split('&').any(|pair| {
+            matches!(
+                pair.split('=').next(),
+                Some("query" | "extensions" | "documentId")
+            )
+        })
     })
+}
+
+/// A GraphQL-over-HTTP request as it arrives (a `POST` body, `GET` parameters, a WebSocket
+/// `subscribe` payload): what `async_graphql::Request` reads, and `documentId`, a trusted
+/// document's hash (see [`crate::graphql::trusted_documents`]), which it has no field for.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestParams {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: async_graphql::Variables,
+    #[serde(default)]
+    extensions: async_graphql::Extensions,
+    #[serde(default)]
+    document_id: Option<String>,
+}
+
+/// Without the document and the variables, which are never logged.
+impl std::fmt::Debug for RequestParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestParams")
+            .field("operation_name", &self.operation_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestParams {
+    /// A document's text, or a hash standing for one.
+    pub fn names_a_document(&self) -> bool {
+        !self.query.trim().is_empty()
+            || self.document_id.is_some()
+            || self.extensions.contains_key("persistedQuery")
+    }
+
+    pub fn into_request(self) -> async_graphql::Request {
+        let mut request = async_graphql::Request::new(self.query).variables(self.variables);
+        request.operation_name = self.operation_name;
+        request.extensions = self.extensions;
+        match self.document_id {
+            Some(id) => request.data(DocumentId(id)),
+            None => request,
+        }
+    }
 }
 
 /// What the gate in front of `/graphql` decides before authentication runs.
@@ -78,7 +132,7 @@ pub enum GraphqlRoute {
 
 pub fn route(method: &Method, headers: &HeaderMap, uri: &Uri) -> GraphqlRoute {
     if method == Method::GET || method == Method::HEAD {
-        if has_query_parameter(uri) {
+        if carries_a_request(uri) {
             GraphqlRoute::Execute
         } else if accept::asks_for_html(headers) {
             GraphqlRoute::Playground
@@ -106,8 +160,9 @@ pub fn no_playground() -> Response {
     .into_response()
 }
 
-/// `GET /graphql?query=…&variables=…&operationName=…&extensions=…` (`variables` and `extensions`
-/// as JSON): the request, marked so that only a query runs. Not async-graphql's
+/// `GET /graphql?query=…&variables=…&operationName=…&extensions=…&documentId=…` (`variables`
+/// and `extensions` as JSON; a trusted document's hash in `extensions` or `documentId` instead
+/// of `query`): the request, marked so that only a query runs. Not async-graphql's
 /// `parse_query_string`, which expects `operation_name` where GraphQL over HTTP says
 /// `operationName` (both are accepted here).
 pub fn read_get(uri: &Uri) -> Result<async_graphql::Request, ApiError> {
@@ -119,6 +174,8 @@ pub fn read_get(uri: &Uri) -> Result<async_graphql::Request, ApiError> {
         operation_name: Option<String>,
         variables: Option<String>,
         extensions: Option<String>,
+        #[serde(rename = "documentId")]
+        document_id: Option<String>,
     }
     let invalid = |message: String| ApiError::BadRequest {
         reason: "invalid_parameters",
@@ -139,16 +196,17 @@ pub fn read_get(uri: &Uri) -> Result<async_graphql::Request, ApiError> {
         "operationName": params.operation_name.filter(|name| !name.is_empty()),
         "variables": json("variables", params.variables)?,
         "extensions": json("extensions", params.extensions)?,
+        "documentId": params.document_id,
     });
-    let request: async_graphql::Request = serde_json::from_value(request).map_err(|error| {
+    let request: RequestParams = serde_json::from_value(request).map_err(|error| {
         invalid(format!(
             "The query string is not a GraphQL request: {error}."
         ))
     })?;
-    if request.query.trim().is_empty() {
+    if !request.names_a_document() {
         return Err(invalid("The request has no `query`.".into()));
     }
-    Ok(request.data(QueriesOnly))
+    Ok(request.into_request().data(QueriesOnly))
 }
 
 /// `POST /graphql`: the JSON body, at most `max_body_bytes`, one request (no batch).
@@ -192,20 +250,20 @@ fn parse_body(body: &[u8]) -> Result<async_graphql::Request, ApiError> {
                 .into(),
         });
     }
-    let request: async_graphql::Request =
+    let request: RequestParams =
         serde_json::from_slice(body).map_err(|error| ApiError::BadRequest {
             reason: "invalid_json",
             message: format!(
                 "The body is not a GraphQL request (a JSON object with `query`): {error}."
             ),
         })?;
-    if request.query.trim().is_empty() {
+    if !request.names_a_document() {
         return Err(ApiError::BadRequest {
             reason: "missing_query",
-            message: "The request has no `query`.".into(),
+            message: "The request has no `query` (nor a trusted document's hash).".into(),
         });
     }
-    Ok(request)
+    Ok(request.into_request())
 }
 
 /// The body of a request error: `errors` (and `extensions`), no `data`.
@@ -250,7 +308,15 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
         } else if response.errors.iter().all(|error| {
             matches!(
                 code_of(error),
-                Some(PARSE_FAILED | VALIDATION_FAILED | BAD_REQUEST | "BAD_USER_INPUT")
+                Some(
+                    PARSE_FAILED
+                        | VALIDATION_FAILED
+                        | BAD_REQUEST
+                        | "BAD_USER_INPUT"
+                        | trusted_documents::NOT_FOUND
+                        | trusted_documents::NOT_IN_LIST
+                        | trusted_documents::HASH_MISMATCH
+                )
             )
         }) {
             status = StatusCode::BAD_REQUEST;
@@ -445,9 +511,13 @@ mod tests {
                 ..
             })
         ));
-        assert!(has_query_parameter(
-            &"/graphql?query=%7B%7D".parse().unwrap()
+        assert!(carries_a_request(&"/graphql?query=%7B%7D".parse().unwrap()));
+        assert!(carries_a_request(
+            &"/graphql?extensions=%7B%7D".parse().unwrap()
         ));
-        assert!(!has_query_parameter(&"/graphql?queryx=1".parse().unwrap()));
+        assert!(carries_a_request(
+            &"/graphql?documentId=ab".parse().unwrap()
+        ));
+        assert!(!carries_a_request(&"/graphql?queryx=1".parse().unwrap()));
     }
 }

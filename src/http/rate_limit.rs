@@ -33,7 +33,7 @@ pub async fn graphql_address(
     next: Next,
 ) -> Response {
     let page = matches!(*request.method(), Method::GET | Method::HEAD)
-        && !crate::http::graphql::has_query_parameter(request.uri());
+        && !crate::http::graphql::carries_a_request(request.uri());
     if page {
         return next.run(request).await;
     }

@@ -7,14 +7,17 @@ mod examples;
 mod query;
 mod viewer;
 
+use std::sync::Arc;
+
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::authz::Authorization;
-use crate::config::GraphqlLimits;
+use crate::config::{GraphqlLimits, TrustedDocumentsMode};
 use crate::graphql::RoleClaim;
 use crate::graphql::extension::SchemaExtension;
 use crate::graphql::limits::RequestLimits;
+use crate::graphql::trusted_documents::TrustedDocuments;
 use crate::posts::graphql::{PostMutation, PostQuery, PostSubscription};
 use crate::users::UserEvents;
 use crate::users::graphql::{UserQuery, UserSubscription};
@@ -42,6 +45,9 @@ pub struct SchemaOptions {
     pub user_events: UserEvents,
     /// What one request may cost (depth, complexity, aliases, …); the SDL does not depend on it.
     pub limits: GraphqlLimits,
+    /// The safelist every request is checked against; its manifest is loaded once the schema
+    /// exists, since it is validated against it.
+    pub trusted_documents: Arc<TrustedDocuments>,
 }
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
@@ -54,6 +60,7 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
         Subscription::default(),
     )
     .extension(SchemaExtension::new(
+        options.trusted_documents,
         RequestLimits::new(options.limits.clone(), options.introspection),
         Authorization::new(&options.role_claim),
     ))
@@ -80,6 +87,7 @@ pub fn sdl() -> String {
         role_claim: "metadata.role".into(),
         user_events: UserEvents::default(),
         limits: GraphqlLimits::default(),
+        trusted_documents: Arc::new(TrustedDocuments::new(TrustedDocumentsMode::Off, true)),
     })
     .sdl()
 }

@@ -1,8 +1,10 @@
 //! The HTTP server: router, layers, start-up and graceful shutdown.
 
 mod connections;
+mod reload;
 
 use connections::Connections;
+use reload::ManifestReload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,6 +43,7 @@ use crate::clerk::{
 use crate::config::Config;
 use crate::db;
 use crate::graphql::ExecutionDeadline;
+use crate::graphql::trusted_documents::TrustedDocuments;
 use crate::http::authentication::{Authentication, Authenticator, authenticate};
 use crate::http::csrf::CsrfPolicy;
 use crate::http::{self, graphql::GraphqlRoute};
@@ -99,6 +102,8 @@ pub struct Application {
     connections: Connections,
     /// The `webhook_events` clean-up, running while the server does.
     retention: Retention,
+    /// The trusted documents manifest, reloaded on SIGHUP while the server runs.
+    manifest: Option<ManifestReload>,
 }
 
 impl Application {
@@ -141,13 +146,30 @@ impl Application {
         let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
         let revocations = verifier.revocations().clone();
         let user_events = UserEvents::default();
+        let trusted_documents = Arc::new(TrustedDocuments::new(
+            config.trusted_documents.mode,
+            config.graphql_introspection,
+        ));
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
             user_events: user_events.clone(),
             limits: config.graphql_limits.clone(),
+            trusted_documents: Arc::clone(&trusted_documents),
         });
+        let manifest = match &config.trusted_documents.manifest {
+            Some(path) => {
+                let manifest = ManifestReload {
+                    path: path.clone(),
+                    documents: trusted_documents,
+                    schema: schema.clone(),
+                };
+                manifest.load().await?;
+                Some(manifest)
+            }
+            None => None,
+        };
         let users = config.clerk.secret_key.clone().map(|secret| {
             let client = ClerkClient::new(
                 config.clerk.api_url.clone(),
@@ -199,6 +221,7 @@ impl Application {
             router,
             connections,
             retention,
+            manifest,
         })
     }
 
@@ -216,11 +239,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let cleanup = tokio::spawn(self.retention.run());
+        let reloads = self.manifest.map(ManifestReload::on_hangup).transpose()?;
         let result = self
             .connections
             .serve(self.listener, self.router, shutdown, SHUTDOWN_GRACE)
             .await;
         cleanup.abort();
+        if let Some(reloads) = reloads {
+            reloads.abort();
+        }
         result
     }
 }

@@ -24,7 +24,7 @@ use super::protocol::{
 use super::{INIT_TIMEOUT, WsState};
 use crate::auth::revocation::Revocation;
 use crate::auth::{AuthFailure, Viewer};
-use crate::http::graphql::{is_request_error, mask_internal_errors};
+use crate::http::graphql::{RequestParams, is_request_error, mask_internal_errors};
 use crate::rate_limit::slots::Slot;
 use crate::rate_limit::{RateLimiter, Refusal};
 
@@ -298,7 +298,7 @@ impl Connection {
     async fn subscribe(
         &mut self,
         id: String,
-        mut request: Box<async_graphql::Request>,
+        payload: Box<RequestParams>,
         results: &mut Results,
     ) -> Result<(), End> {
         if self.operations.contains_key(&id) {
@@ -326,12 +326,13 @@ impl Connection {
         if let Err(limited) = quota.await {
             return self.send(self.messages.error(&id, &[limited])).await;
         }
+        let mut request = payload.into_request();
         (self.state.request_data)(&mut request.data, self.viewer.clone());
         self.generation += 1;
         let generation = self.generation;
         let (abort, registration) = AbortHandle::new_pair();
         self.operations.insert(id.clone(), (generation, abort));
-        let responses = self.state.schema.execute_stream(*request);
+        let responses = self.state.schema.execute_stream(request);
         results.push(outcomes(id, generation, responses, registration));
         Ok(())
     }

@@ -52,7 +52,8 @@ pub enum ClientMessage {
     #[serde(alias = "start")]
     Subscribe {
         id: String,
-        payload: Box<async_graphql::Request>,
+        /// A GraphQL-over-HTTP request: text, or a trusted document's hash.
+        payload: Box<crate::http::graphql::RequestParams>,
     },
     #[serde(alias = "stop")]
     Complete {

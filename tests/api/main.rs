@@ -36,6 +36,7 @@ mod shared_rate_limits;
 mod shutdown;
 mod subscriptions;
 mod sync_users;
+mod trusted_documents;
 mod user_events;
 mod users;
 mod verification;

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::fake_clerk::clerk_user_json;
-use crate::helpers::{TestApp, spawn_app_on};
+use crate::helpers::{AppOptions, TestApp, spawn_app_on, spawn_app_with};
 use crate::test_db::Backend;
 use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
@@ -19,7 +19,12 @@ use crate::ws_client::{close_code, connect, init, next, send, subscribe, token};
 
 /// A server whose fake Clerk knows `user_a` and `user_b` (the posts tests provision them).
 pub(crate) async fn spawn() -> TestApp {
-    let app = spawn_app_on(Backend::Sqlite).await;
+    spawn_with(AppOptions::default()).await
+}
+
+/// The same, with these options (on a SQLite file whatever they say).
+pub(crate) async fn spawn_with(options: AppOptions) -> TestApp {
+    let app = spawn_app_with(options.on(Backend::Sqlite)).await;
     app.clerk.add_users(vec![
         clerk_user_json("user_a", None),
         clerk_user_json("user_b", None),

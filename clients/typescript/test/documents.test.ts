@@ -1,6 +1,6 @@
 // The generated documents: their types, the persisted-documents manifest and the request bodies
-// built from it (no server: the server does not take hashes yet, so a fake fetch shows what
-// would be sent).
+// built from it (no server: a fake fetch shows what is sent; trusted-documents.test.ts sends it
+// to a server that enforces the manifest).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

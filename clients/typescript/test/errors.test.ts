@@ -31,6 +31,10 @@ function advice(code: ErrorCode): string {
     case 'GRAPHQL_PARSE_FAILED':
     case 'GRAPHQL_VALIDATION_FAILED':
       return 'a bug in the app';
+    case 'PERSISTED_QUERY_NOT_FOUND':
+    case 'PERSISTED_QUERY_NOT_IN_LIST':
+    case 'PERSISTED_QUERY_HASH_MISMATCH':
+      return 'the server does not have this version of the app';
     case 'RATE_LIMITED':
     case 'SERVICE_UNAVAILABLE':
       return 'try again shortly';
@@ -45,8 +49,8 @@ function advice(code: ErrorCode): string {
 
 test('the code is a union type', () => {
   assert.equal(advice('NOT_FOUND'), 'gone');
-  // @ts-expect-error: not a code of this API
-  const unknown: ErrorCode = 'PERSISTED_QUERY_NOT_FOUND';
+  // @ts-expect-error: not a code of this API (Apollo Server's, for a server without APQ)
+  const unknown: ErrorCode = 'PERSISTED_QUERY_NOT_SUPPORTED';
   assert.ok(unknown);
 });
 
@@ -76,13 +80,13 @@ test('an answer that is not GraphQL becomes one error coded after its status', a
 
 test('a code this client does not know is kept aside, and the error typed by its status', async () => {
   const body = JSON.stringify({
-    errors: [{ message: 'no such document', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } }],
+    errors: [{ message: 'no APQ here', extensions: { code: 'PERSISTED_QUERY_NOT_SUPPORTED' } }],
   });
   const result = await answering(400, body).execute(HealthDocument);
   assert.deepEqual(result.errors, [
     {
-      message: 'no such document',
-      extensions: { code: 'BAD_REQUEST', unknownCode: 'PERSISTED_QUERY_NOT_FOUND' },
+      message: 'no APQ here',
+      extensions: { code: 'BAD_REQUEST', unknownCode: 'PERSISTED_QUERY_NOT_SUPPORTED' },
     },
   ]);
 });

@@ -17,6 +17,8 @@ export const server = {
   wsUrl: () => env('GRAPHQL_WS_URL'),
   /** The same, with RATE_LIMIT_USER_PER_MINUTE=30: 30 at once, then one every 2 s. */
   limitedUrl: () => env('LIMITED_GRAPHQL_URL'),
+  /** The same, enforcing the codegen's persisted-documents manifest (GRAPHQL_TRUSTED_DOCUMENTS). */
+  trustedUrl: () => env('TRUSTED_GRAPHQL_URL'),
 };
 
 /** A dev token of `user`, living `ttl` seconds, with the app role `role`. */
