@@ -41,6 +41,7 @@ use crate::clerk::{
 use crate::config::Config;
 use crate::db;
 use crate::graphql::ExecutionDeadline;
+use crate::graphql::broadcast::Relay;
 use crate::http::authentication::{Authentication, Authenticator, authenticate};
 use crate::http::csrf::CsrfPolicy;
 use crate::http::{self, graphql::GraphqlRoute};
@@ -138,14 +139,20 @@ impl Application {
                 );
             }
         }
-        let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
+        let mut verifier = Verifier::new(keys, rules, Arc::clone(&clock));
+        if let Some(redis) = &redis {
+            verifier = verifier.with_shared_revocations(redis.clone());
+        }
+        let verifier = Arc::new(verifier);
         let revocations = verifier.revocations().clone();
-        let user_events = UserEvents::default();
+        let relay = redis.clone().map_or_else(Relay::local, Relay::through);
+        let user_events = UserEvents::new(&relay);
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
             user_events: user_events.clone(),
+            relay,
             limits: config.graphql_limits.clone(),
         });
         let users = config.clerk.secret_key.clone().map(|secret| {
@@ -154,7 +161,11 @@ impl Application {
                 secret,
                 ClerkClientSettings::default(),
             );
-            Arc::new(UserCache::new(client, UserCacheSettings::default()))
+            let cache = UserCache::new(client, UserCacheSettings::default());
+            Arc::new(match &redis {
+                Some(redis) => cache.shared_through(redis.clone()),
+                None => cache,
+            })
         });
         let webhooks = webhook_state(&config, &db, &clock, &users, &revocations, &user_events);
         let retention = Retention::new(
@@ -555,7 +566,13 @@ fn shared_redis(config: &Config) -> anyhow::Result<Option<SharedRedis>> {
         );
         return Ok(None);
     };
-    let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &[])
+    // Every channel a consumer listens to: the subscriber connection subscribes to them all.
+    let channels = [
+        crate::graphql::broadcast::CHANNEL,
+        crate::auth::shared_revocations::CHANNEL,
+        crate::clerk::invalidations::CHANNEL,
+    ];
+    let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &channels)
         .context("REDIS_URL could not be used")?;
     Ok(Some(redis))
 }
@@ -566,8 +583,9 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the database answers and, with a remote key source, a key set is loaded. A Redis
-/// that does not answer is reported as `degraded` but keeps the replica ready: it serves with
-/// local state until Redis is back.
+/// that does not answer, or whose pub/sub this replica is not subscribed to (it would miss the
+/// other replicas' events and revocations), is reported as `degraded` but keeps the replica
+/// ready: it serves with local state until Redis is back.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.db.ping())
         .await
@@ -578,9 +596,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let redis = match &state.redis {
         Some(redis) => Some(
-            tokio::time::timeout(Duration::from_secs(1), redis.ping())
-                .await
-                .unwrap_or(false),
+            redis.is_subscribed()
+                && tokio::time::timeout(Duration::from_secs(1), redis.ping())
+                    .await
+                    .unwrap_or(false),
         ),
         None => None,
     };
