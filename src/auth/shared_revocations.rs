@@ -12,9 +12,10 @@
 //!   about once a minute per session), Redis is asked too (`ZMSCORE`, one round trip). That
 //!   covers what pub/sub cannot: a replica that started after the webhook, or whose subscriber
 //!   connection was down when it was published. From then on pub/sub keeps the copy current.
-//! - **After an outage.** Each time the subscriber connection has subscribed again (and at the
-//!   first connection), the revocations still in force are reloaded from the sorted set, and
-//!   those this replica could not write while Redis was away are written then.
+//! - **After an outage.** At start-up and each time the subscriber connection has subscribed
+//!   again, the revocations still in force are reloaded from the sorted set; those this replica
+//!   could not write while Redis was away are written as soon as it answers (both tried again
+//!   every second until they succeed).
 //! - **Redis down** is never an outage: a revocation is applied locally at once and written
 //!   later; a first-seen token that cannot be checked in Redis is accepted on the local copy's
 //!   word (and refused as soon as the reload after the outage has brought the revocation in).
@@ -30,7 +31,7 @@ use tokio::sync::mpsc;
 use super::Viewer;
 use super::clock::Clock;
 use super::revocation::{Revocation, Revocations};
-use crate::shared::SharedRedis;
+use crate::shared::{SharedRedis, within_budget};
 
 /// The Redis channel revocations are announced on.
 pub const CHANNEL: &str = "revocations";
@@ -41,6 +42,9 @@ const KEY: &str = "revocations";
 /// Revocations waiting to be written: to Redis, or (beyond this many) dropped with a warning —
 /// each is applied on this replica already, and only signed webhooks add them.
 const MAX_PENDING: usize = 10_000;
+
+/// How often a failed reload or pending write is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 pub(super) struct SharedRevocations {
     redis: SharedRedis,
@@ -96,7 +100,8 @@ impl SharedRevocations {
         for candidate in &candidates {
             query.arg(member(candidate));
         }
-        let scores: RedisResult<Vec<Option<f64>>> = query.query_async(&mut commands).await;
+        let scores: RedisResult<Vec<Option<f64>>> =
+            within_budget(query.query_async(&mut commands)).await;
         let now = self.clock.now_millis() as f64;
         let scores = self.outcome(scores)?;
         candidates
@@ -108,6 +113,10 @@ impl SharedRevocations {
     /// When a revocation made now may be forgotten (ms since the epoch).
     fn forget_at(&self) -> i64 {
         self.clock.now_millis() + self.retention.as_millis() as i64
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.lock().expect("not poisoned").is_empty()
     }
 
     fn keep_for_later(&self, revocation: Revocation, forget_at: i64) {
@@ -189,8 +198,8 @@ impl SharedRevocations {
     }
 }
 
-/// Writes this process's revocations to Redis, in order; what fails waits for the next
-/// subscription (see [`listen`]).
+/// Writes this process's revocations to Redis, in order; what fails is tried again by
+/// [`listen`].
 async fn write_out(revocations: Revocations, mut outbox: mpsc::Receiver<Revocation>) {
     let shared = revocations.shared_part();
     while let Some(revocation) = outbox.recv().await {
@@ -203,21 +212,31 @@ async fn write_out(revocations: Revocations, mut outbox: mpsc::Receiver<Revocati
 }
 
 /// Applies the other replicas' revocations as they are announced and, each time the subscriber
-/// connection has subscribed (again), writes what was pending and reloads what is in force.
+/// connection has subscribed (again), writes what was pending and reloads what is in force. Both
+/// are tried again every [`RETRY`] until they succeed: the command connection may come back later
+/// than the subscriber connection.
 async fn listen(revocations: Revocations) {
     let shared = revocations.shared_part();
     let mut messages = shared.redis.messages();
     let mut subscriptions = shared.redis.subscriptions();
-    subscriptions.mark_changed();
+    let mut retry = tokio::time::interval(RETRY);
+    // At start-up too: a replica that starts after a webhook must learn of it.
+    let mut reload_due = true;
     loop {
+        if shared.has_pending() {
+            shared.write_pending().await;
+        }
+        if reload_due {
+            reload_due = !reload(&revocations, shared).await;
+        }
         tokio::select! {
             changed = subscriptions.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                shared.write_pending().await;
-                reload(&revocations, shared).await;
+                reload_due = true;
             }
+            _ = retry.tick(), if reload_due || shared.has_pending() => {}
             message = messages.recv() => match message {
                 Ok(message) if message.channel == CHANNEL => {
                     if let Some(received) = shared.redis.read::<Revocation>(&message)
@@ -228,16 +247,17 @@ async fn listen(revocations: Revocations) {
                 }
                 Ok(_) => {}
                 // Some announcements were missed: the sorted set has them.
-                Err(RecvError::Lagged(_)) => reload(&revocations, shared).await,
+                Err(RecvError::Lagged(_)) => reload_due = true,
                 Err(RecvError::Closed) => return,
             },
         }
     }
 }
 
-async fn reload(revocations: &Revocations, shared: &SharedRevocations) {
+/// Applies the revocations in force in Redis; whether Redis answered.
+async fn reload(revocations: &Revocations, shared: &SharedRevocations) -> bool {
     let Some(in_force) = shared.in_force().await else {
-        return;
+        return false;
     };
     let total = in_force.len();
     let new = in_force
@@ -245,6 +265,7 @@ async fn reload(revocations: &Revocations, shared: &SharedRevocations) {
         .filter(|revocation| revocations.apply(revocation.clone()))
         .count();
     tracing::info!(total, new, "revocations loaded from Redis");
+    true
 }
 
 /// A revocation's member of the sorted set: `session:<id>` or `user:<id>`.

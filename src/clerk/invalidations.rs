@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use moka::future::Cache;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::shared::SharedRedis;
+use crate::shared::{SharedRedis, within_budget};
 
 /// The Redis channel evictions are announced on.
 pub const CHANNEL: &str = "clerk-users";
@@ -38,7 +38,8 @@ impl SharedInvalidations {
 
     /// Tells the other replicas to evict `user_id`.
     pub(super) async fn announce(&self, user_id: &str) {
-        match self.redis.publish(CHANNEL, &user_id).await {
+        // Within a request's budget: the webhook that evicts waits for it.
+        match within_budget(self.redis.publish(CHANNEL, &user_id)).await {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!("user cache evictions reach the other replicas again");

@@ -18,9 +18,8 @@
 //! (revocations, caches) reloads or drops what it may have missed.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushInfo, PushKind, RedisResult, Value};
@@ -328,11 +327,28 @@ impl SharedRedis {
     }
 }
 
+/// A command issued while a connection is being re-established waits for that attempt, retries
+/// included: one retry keeps that wait short, and the next command (or keep-alive ping) starts a
+/// new attempt anyway.
 fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECTION_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(1)
         .set_max_delay(Duration::from_secs(2))
+}
+
+/// Runs a Redis call within a request's budget: a Redis that does not answer, or that is being
+/// reconnected to, costs a request at most [`RESPONSE_TIMEOUT`] before it falls back.
+pub async fn within_budget<T>(call: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
+    tokio::time::timeout(RESPONSE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis did not answer in time",
+            )))
+        })
 }
 
 fn not_connected() -> redis::RedisError {
