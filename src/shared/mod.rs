@@ -160,16 +160,20 @@ impl SharedRedis {
     /// one included (see [`Received::own`]).
     pub async fn publish<T: Serialize>(&self, channel: &str, message: &T) -> RedisResult<()> {
         let mut commands = self.connected_commands()?;
-        let payload = serde_json::to_vec(&Envelope {
-            from: self.inner.process,
-            message,
-        })
-        .map_err(|error| {
+        let payload = self.encode(message).map_err(|error| {
             redis::RedisError::from((redis::ErrorKind::Client, "encoding", error.to_string()))
         })?;
         commands
             .publish::<_, _, ()>(self.key(channel), payload)
             .await
+    }
+
+    /// A message as it is published: the JSON of [`Envelope`].
+    fn encode<T: Serialize>(&self, message: &T) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&Envelope {
+            from: self.inner.process,
+            message,
+        })
     }
 
     /// What a received message says, `None` (logged) when it is not a `T`: a replica of another
@@ -353,4 +357,40 @@ pub async fn within_budget<T>(call: impl Future<Output = RedisResult<T>>) -> Red
 
 fn not_connected() -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Io, "not connected to Redis yet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_message_says_which_process_sent_it() {
+        // Nothing listens there: the background connection attempts fail, which is fine here.
+        let connect = || SharedRedis::connect("redis://127.0.0.1:1", "test:", &[]).unwrap();
+        let (this, other) = (connect(), connect());
+        let message = Message {
+            channel: "revocations".into(),
+            payload: this.encode(&"sess_1").unwrap(),
+        };
+        assert_eq!(
+            this.read::<String>(&message),
+            Some(Received {
+                own: true,
+                message: "sess_1".into()
+            })
+        );
+        assert_eq!(
+            other.read::<String>(&message),
+            Some(Received {
+                own: false,
+                message: "sess_1".into()
+            })
+        );
+        assert_eq!(other.read::<u64>(&message), None, "not a number");
+        let garbage = Message {
+            channel: "revocations".into(),
+            payload: b"not json".to_vec(),
+        };
+        assert_eq!(other.read::<String>(&garbage), None);
+    }
 }
