@@ -161,8 +161,7 @@ impl Cluster {
         vars
     }
 
-    /// Stops the replicas; fails on an error or a panic in their logs. Removes the test's keys
-    /// from Redis.
+    /// Stops the replicas; fails on an error or a panic in their logs.
     pub async fn finish(mut self) {
         let mut logs = String::new();
         for replica in &mut self.replicas {
@@ -171,7 +170,6 @@ impl Cluster {
                 logs.push_str(&output.text().await);
             }
         }
-        delete_keys(&redis_url().expect("checked in new"), &self.prefix).await;
         for line in logs.lines() {
             assert!(
                 !line.contains(r#""level":"ERROR""#) && !line.contains("panicked"),
@@ -181,21 +179,26 @@ impl Cluster {
     }
 }
 
-/// Removes every key under `prefix` (the test's own: rate limits, revocations).
-async fn delete_keys(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(&keys)
-            .query_async::<()>(&mut connection)
-            .await
-            .unwrap();
+/// Removes the test's keys from Redis (rate limits, revocations), also after a failure.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let (url, pattern) = (
+            redis_url().expect("checked in new"),
+            format!("{}*", self.prefix),
+        );
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let deleted = std::thread::spawn(move || -> redis::RedisResult<()> {
+            let mut connection = redis::Client::open(url)?.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(&mut connection)?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(&keys).query::<()>(&mut connection)?;
+            }
+            Ok(())
+        })
+        .join();
+        if !matches!(deleted, Ok(Ok(()))) {
+            eprintln!("could not remove the test's keys from Redis: {deleted:?}");
+        }
     }
 }
 
