@@ -53,6 +53,8 @@ build_release() {
 
 # ---- clean-up, also on Ctrl-C --------------------------------------------------------------------
 server_pid='' clerk_pid='' wrk_pid='' helper_pid=''
+# Every server started (scripts/soak --replicas starts several).
+server_pids=()
 stop_pid() { # pid [seconds]: SIGTERM, then SIGKILL after 5 s (or the given seconds)
   local pid=$1 patience=${2:-5}
   kill "$pid" 2>/dev/null || return 0
@@ -68,7 +70,7 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   local pid
-  for pid in "$wrk_pid" "$helper_pid" "$server_pid" "$clerk_pid"; do
+  for pid in "$wrk_pid" "$helper_pid" "${server_pids[@]}" "$clerk_pid"; do
     [ -n "$pid" ] && stop_pid "$pid"
   done
   if [ "$keep" = 1 ]; then
@@ -104,7 +106,7 @@ clerk_calls() { curl -fsS "$clerk_url/_stats" | sed -n 's/.*"users_calls": *\([0
 # Starts the server pinned to $server_cpu in production configuration with the key pair in $tmp
 # and the fake Clerk, from a clean environment (no inherited CLERK_* variables) and in $tmp (no
 # .env of the checkout is read), under the command in server_wrapper if any (e.g. valgrind).
-# Sets server_pid and server_url.
+# Sets server_pid and server_url (and adds the pid to server_pids).
 server_wrapper=()
 start_server() { # log file, then NAME=value … (the caller's settings, which win)
   local logfile=$1 port
@@ -119,6 +121,7 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
       taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/$bin" serve
   ) >"$logfile" 2>&1 &
   server_pid=$!
+  server_pids+=("$server_pid")
   server_url="http://127.0.0.1:$port"
   for _ in $(seq 300); do
     curl -fsS -o /dev/null "$server_url/healthz" 2>/dev/null && return 0
@@ -130,7 +133,25 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
 }
 stop_server() { # [seconds of patience before SIGKILL]
   stop_pid "$server_pid" "${1:-5}"
+  forget_server "$server_pid"
   server_pid=''
+}
+# Stops every server started.
+stop_servers() {
+  local pid
+  for pid in "${server_pids[@]}"; do
+    stop_pid "$pid"
+  done
+  server_pids=()
+  server_pid=''
+}
+# Leaves a stopped server out of server_pids, so that clean-up never signals a reused pid.
+forget_server() { # pid
+  local pid kept=()
+  for pid in "${server_pids[@]}"; do
+    [ "$pid" = "$1" ] || kept+=("$pid")
+  done
+  server_pids=("${kept[@]}")
 }
 
 # CPU time (user + system, clock ticks) a process has used so far.

@@ -10,6 +10,10 @@
 --   SOAK_USERS      number of distinct users in tokens-valid.txt
 --   SOAK_DELAY_MS   think time of a connection between an answer and its next request (0: none)
 --   SOAK_RESULT     where done() writes the summary as JSON
+--   SOAK_TARGETS    the replicas' base URLs (http://host:port), space-separated: wrk thread i
+--                   (from 0) sends to replica i mod N, so its connections are spread round-robin
+--                   over the replicas, as a load balancer spreads keep-alive connections. Unset:
+--                   the URL wrk was given.
 
 local dir = assert(os.getenv("SOAK_DIR"), "SOAK_DIR")
 local users = tonumber(os.getenv("SOAK_USERS") or "") or error("SOAK_USERS")
@@ -170,9 +174,21 @@ function response(status, headers, body)
   end
 end
 
+local targets = {}
+for url in (os.getenv("SOAK_TARGETS") or ""):gmatch("%S+") do targets[#targets + 1] = url end
+
 local threads = {}
 function setup(thread)
-  thread:set("id", #threads)
+  local id = #threads
+  thread:set("id", id)
+  if #targets > 0 then
+    local replica = id % #targets + 1
+    local host, port = targets[replica]:match("^https?://([^:/]+):(%d+)")
+    thread.addr = assert(wrk.lookup(host, port)[1], targets[replica])
+    thread:set("replica", replica)
+  else
+    thread:set("replica", 1)
+  end
   threads[#threads + 1] = thread
 end
 
@@ -188,21 +204,29 @@ local function json_counts(counts)
 end
 
 function done(summary, latency, requests)
-  local all_classes, all_statuses, samples = {}, {}, {}
+  local all_classes, all_statuses, samples, by_replica = {}, {}, {}, {}
   for _, t in ipairs(threads) do
+    local replica = t:get("replica")
+    by_replica[replica] = by_replica[replica] or {}
     for k, v in pairs(t:get("classes")) do all_classes[k] = (all_classes[k] or 0) + v end
-    for k, v in pairs(t:get("statuses")) do all_statuses[k] = (all_statuses[k] or 0) + v end
+    for k, v in pairs(t:get("statuses")) do
+      all_statuses[k] = (all_statuses[k] or 0) + v
+      by_replica[replica][k] = (by_replica[replica][k] or 0) + v
+    end
     for _, s in ipairs(t:get("unexpected_samples")) do samples[#samples + 1] = json_string(s) end
   end
+  local replicas = {}
+  for i = 1, #by_replica do replicas[i] = json_counts(by_replica[i]) end
   local e = summary.errors
   local out = string.format(
     '{"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,' ..
     '"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d,"mean_us":%.1f,' ..
-    '"classes":%s,"statuses":%s,"unexpected_samples":[%s]}\n',
+    '"classes":%s,"statuses":%s,"statuses_by_replica":[%s],"unexpected_samples":[%s]}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency:percentile(99.9), latency.max, latency.mean,
-    json_counts(all_classes), json_counts(all_statuses), table.concat(samples, ","))
+    json_counts(all_classes), json_counts(all_statuses), table.concat(replicas, ","),
+    table.concat(samples, ","))
   local path = os.getenv("SOAK_RESULT")
   if path and path ~= "" then
     local f = assert(io.open(path, "w"))

@@ -5,8 +5,10 @@ Shares the key handling, token shape and fake Clerk of `bench.py`.
 Subcommands:
   tokens   --dir D --users N --sessions S      valid tokens (N users x S sessions), expired, forged
   seed     --url U --dir D --users N           every user provisioned once (`me`)
-  webhooks --url U --secret whsec_… --users N --rate R --until-file F --out F
-  report   --wrk F --rss F --webhooks F --log F --out F [--meta k=v …]
+  webhooks --url U [U …] --secret whsec_… --users N --rate R --until-file F --out F
+  report   --wrk F --rss F --webhooks F --log F [F …] --out F [--meta k=v …]
+
+Several URLs (replicas): webhook deliveries go to each in turn. Several logs: one per replica.
 """
 
 from __future__ import annotations
@@ -154,9 +156,10 @@ def cmd_webhooks(args) -> None:
     """Deliveries until --until-file exists: `user.updated` of the soak's users (their rows change
     and their cached Clerk profile is evicted), `user.created` then `user.deleted` of users only
     webhooks know, and one in ten a redelivery of an earlier message (a duplicate: 204, applied
-    once). Signed when sent, so the timestamps stay within the server's tolerance."""
-    parts = urllib.parse.urlsplit(args.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    once). Signed when sent, so the timestamps stay within the server's tolerance. With several
+    URLs (replicas), each delivery goes to the next one, as a load balancer would send them."""
+    targets = [urllib.parse.urlsplit(url) for url in args.url]
+    conns = [http.client.HTTPConnection(t.hostname, t.port, timeout=30) for t in targets]
     rng = random.Random(7)
     statuses: dict[str, int] = {}
     latencies: list[float] = []
@@ -185,16 +188,18 @@ def cmd_webhooks(args) -> None:
         # Svix delivers from a handful of addresses.
         headers = svix_headers(args.secret, msg_id, body, int(time.time()))
         headers["X-Forwarded-For"] = f"192.0.2.{sent % 4 + 1}"
+        target = sent % len(conns)
         started = time.monotonic()
         try:
-            conn.request("POST", "/webhooks/clerk", body=body, headers=headers)
-            response = conn.getresponse()
+            conns[target].request("POST", "/webhooks/clerk", body=body, headers=headers)
+            response = conns[target].getresponse()
             response.read()
             status = str(response.status)
         except (OSError, http.client.HTTPException) as error:
             status = f"socket error ({type(error).__name__})"
-            conn.close()
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            conns[target].close()
+            conns[target] = http.client.HTTPConnection(
+                targets[target].hostname, targets[target].port, timeout=30)
         latencies.append((time.monotonic() - started) * 1000)
         statuses[status] = statuses.get(status, 0) + 1
         sent += 1
@@ -213,9 +218,11 @@ def cmd_webhooks(args) -> None:
 def cmd_report(args) -> None:
     wrk = json.loads(Path(args.wrk).read_text())
     hooks = json.loads(Path(args.webhooks).read_text())
-    # Lines "seconds-since-the-measured-start rss-kb": every 10 s.
-    rss = [tuple(int(x) for x in line.split()) for line in Path(args.rss).read_text().splitlines() if line]
-    log_lines = Path(args.log).read_text(errors="replace").splitlines()
+    # Lines "seconds-since-the-measured-start rss-kb…" (one column per replica): every 10 s.
+    rss = [[int(x) for x in line.split()] for line in Path(args.rss).read_text().splitlines() if line]
+    replicas = max((len(sample) - 1 for sample in rss), default=1)
+    rss = [sample for sample in rss if len(sample) == replicas + 1]
+    log_lines = [line for log in args.log for line in Path(log).read_text(errors="replace").splitlines()]
 
     seconds = wrk["duration_us"] / 1e6
     socket_errors = sum(wrk[k] for k in ("connect", "read", "write", "timeout"))
@@ -224,9 +231,14 @@ def cmd_report(args) -> None:
     hook_bad = sum(n for status, n in hooks["statuses"].items() if status != "204")
     unexpected = wrk["classes"].get("unexpected", 0)
     p99_ms = wrk["p99_us"] / 1000
-    at_2min = next((kb for t, kb in rss if t >= 120), None)
-    last = rss[-1][1] if rss else None
-    drift = (last - at_2min) / at_2min if at_2min and last else None
+
+    def drift(replica: int) -> tuple[int, int, float] | None:
+        """RSS at minute 2, at the end, and the change, of one replica."""
+        at_2min = next((sample[replica + 1] for sample in rss if sample[0] >= 120), None)
+        last = rss[-1][replica + 1] if rss else None
+        return (at_2min, last, (last - at_2min) / at_2min) if at_2min and last else None
+
+    drifts = [drift(r) for r in range(replicas)]
 
     def level(name: str) -> int:
         return sum(1 for line in log_lines if f'"level":"{name}"' in line)
@@ -239,9 +251,11 @@ def cmd_report(args) -> None:
          f"{unexpected} unexpected GraphQL answers, {hook_bad} webhook deliveries not 204"),
         (f"p99 under {MAX_P99_MS:.0f} ms", p99_ms < MAX_P99_MS, f"{p99_ms:.2f} ms"),
         (f"RSS flat after warm-up (last within {RSS_DRIFT:.0%} of minute 2)",
-         drift is not None and abs(drift) <= RSS_DRIFT,
-         "n/a (run shorter than 2 minutes)" if drift is None
-         else f"{at_2min / 1024:.1f} MiB → {last / 1024:.1f} MiB ({drift:+.1%})"),
+         all(d is not None and abs(d[2]) <= RSS_DRIFT for d in drifts),
+         "n/a (run shorter than 2 minutes)" if None in drifts
+         else "; ".join(f"{'' if replicas == 1 else f'replica {r + 1}: '}"
+                        f"{a / 1024:.1f} MiB → {b / 1024:.1f} MiB ({d:+.1%})"
+                        for r, (a, b, d) in enumerate(drifts))),
     ]
 
     out = ["# Soak report", ""]
@@ -254,6 +268,13 @@ def cmd_report(args) -> None:
         f"| latency p50 / p90 / p99 / p99.9 / max | {wrk['p50_us'] / 1000:.2f} / {wrk['p90_us'] / 1000:.2f} / "
         f"{p99_ms:.2f} / {wrk['p999_us'] / 1000:.2f} / {wrk['max_us'] / 1000:.1f} ms |",
         f"| by status | {', '.join(f'{s}: {n:,}' for s, n in sorted(wrk['statuses'].items()))} |",
+    ]
+    if replicas > 1:
+        out += [
+            f"| by status, replica {r + 1} | {', '.join(f'{s}: {n:,}' for s, n in sorted(counts.items()))} |"
+            for r, counts in enumerate(wrk.get("statuses_by_replica", []))
+        ]
+    out += [
         f"| by answer | {', '.join(f'{c}: {n:,}' for c, n in sorted(wrk['classes'].items()))} |",
         f"| socket errors / timeouts | {socket_errors} |",
         f"| webhook deliveries | {hooks['sent']:,}: "
@@ -261,14 +282,16 @@ def cmd_report(args) -> None:
         f"p99 {hooks['p99_ms']:.1f} ms |",
         f"| server log | {len(log_lines):,} lines: {level('WARN')} WARN, {level('ERROR')} ERROR |",
         "",
-        "RSS every 10 s (MiB; t = 0 is the start of the measured run, negative during warm-up):",
+        "RSS every 10 s (MiB; t = 0 is the start of the measured run, negative during warm-up"
+        + ("" if replicas == 1 else "; one column per replica") + "):",
         "",
         "```",
     ]
+    per_row = max(1, 6 // replicas)
     row = []
-    for t, kb in rss:
-        row.append(f"{t:>5}s {kb / 1024:6.1f}")
-        if len(row) == 6:
+    for t, *kbs in rss:
+        row.append(f"{t:>5}s " + " ".join(f"{kb / 1024:6.1f}" for kb in kbs))
+        if len(row) == per_row:
             out.append("   ".join(row))
             row = []
     if row:
@@ -296,7 +319,7 @@ def main() -> None:
     p.add_argument("--dir", required=True)
     p.add_argument("--users", type=int, required=True)
     p = sub.add_parser("webhooks")
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, nargs="+")
     p.add_argument("--secret", required=True)
     p.add_argument("--users", type=int, required=True)
     p.add_argument("--rate", type=float, required=True)
@@ -306,7 +329,7 @@ def main() -> None:
     p.add_argument("--wrk", required=True)
     p.add_argument("--rss", required=True)
     p.add_argument("--webhooks", required=True)
-    p.add_argument("--log", required=True)
+    p.add_argument("--log", required=True, nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--meta", nargs="*", default=[])
     args = parser.parse_args()

@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod keys;
 pub mod org_permissions;
 pub mod revocation;
+pub mod shared_revocations;
 pub mod token;
 pub mod verified_cache;
 pub mod verifier;

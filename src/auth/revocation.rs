@@ -12,15 +12,23 @@
 //! clock skew) later. Keeping each revocation that long covers every such token — also when the
 //! webhook arrives before the server ever saw the session's token — and then lets it go, so the
 //! memory used follows the rate of sign-outs, bounded by [`CAPACITY`] entries.
+//!
+//! With several replicas ([`Revocations::shared`], `REDIS_URL`), the webhook reaches one of them:
+//! it is written to Redis and announced there, and every replica applies it to its own copy
+//! (`auth::shared_revocations`, where the design is explained). The copy stays the hot path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::Viewer;
+use super::clock::Clock;
+use super::shared_revocations::SharedRevocations;
+use crate::shared::SharedRedis;
 
 /// The most revocations kept at once (sessions and users together, about 100 bytes each). Only
 /// signed webhooks add entries, so nobody outside can fill it.
@@ -29,7 +37,8 @@ pub const CAPACITY: u64 = 1_000_000;
 /// How many revocations an open socket may fall behind before it checks the set instead.
 const CHANNEL_CAPACITY: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Revocation {
     User(String),
     Session(String),
@@ -58,12 +67,27 @@ struct Inner {
     announcements: broadcast::Sender<Revocation>,
     /// Whether anything was ever revoked.
     any: AtomicBool,
+    /// The other replicas' revocations, through Redis.
+    shared: Option<SharedRevocations>,
 }
 
 impl Revocations {
-    /// `retention`: the longest a token of an ended session can still be unexpired (the longest
-    /// accepted lifetime plus the clock skew).
+    /// This process's revocations. `retention`: the longest a token of an ended session can
+    /// still be unexpired (the longest accepted lifetime plus the clock skew).
     pub fn new(retention: Duration) -> Self {
+        Self::build(retention, None)
+    }
+
+    /// Revocations shared with the other replicas through `redis` (which must subscribe to
+    /// [`CHANNEL`](super::shared_revocations::CHANNEL)); `clock` dates them there.
+    pub fn shared(retention: Duration, redis: SharedRedis, clock: Arc<dyn Clock>) -> Self {
+        let (shared, outbox) = SharedRevocations::new(redis, clock, retention);
+        let revocations = Self::build(retention, Some(shared));
+        SharedRevocations::start(&revocations, outbox);
+        revocations
+    }
+
+    fn build(retention: Duration, shared: Option<SharedRevocations>) -> Self {
         let set = || {
             Cache::builder()
                 .max_capacity(CAPACITY / 2)
@@ -75,21 +99,63 @@ impl Revocations {
             deleted_users: set(),
             announcements: broadcast::channel(CHANNEL_CAPACITY).0,
             any: AtomicBool::new(false),
+            shared,
         }))
     }
 
-    /// Records the revocation, then tells every open connection.
+    /// Records the revocation and tells every open connection; with Redis, every replica.
     pub fn revoke(&self, revocation: Revocation) {
-        match &revocation {
-            Revocation::Session(id) => self.0.ended_sessions.insert(id.clone(), ()),
-            Revocation::User(id) => self.0.deleted_users.insert(id.clone(), ()),
+        self.apply(revocation.clone());
+        if let Some(shared) = &self.0.shared {
+            shared.record(revocation);
         }
+    }
+
+    /// Records the revocation here and tells this process's open connections, unless it was
+    /// already known; whether it was new.
+    pub(super) fn apply(&self, revocation: Revocation) -> bool {
+        let (set, id) = match &revocation {
+            Revocation::Session(id) => (&self.0.ended_sessions, id),
+            Revocation::User(id) => (&self.0.deleted_users, id),
+        };
+        if set.contains_key(id.as_str()) {
+            return false;
+        }
+        set.insert(id.clone(), ());
         self.0.any.store(true, Ordering::Relaxed);
         // Nobody listening (no open connection) is fine.
         let _ = self.0.announcements.send(revocation);
+        true
     }
 
-    /// Whether the viewer's session or user has ended.
+    /// [`Self::is_revoked`], and with Redis also whether another replica revoked it (applied
+    /// here when it did). For a token verified for the first time: see
+    /// `auth::shared_revocations` for why not on every request.
+    pub async fn is_revoked_anywhere(&self, viewer: &Viewer) -> bool {
+        if self.is_revoked(viewer) {
+            return true;
+        }
+        let Some(shared) = &self.0.shared else {
+            return false;
+        };
+        match shared.find(viewer).await {
+            Some(revocation) => {
+                self.apply(revocation);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The Redis side; only its own tasks ask, which exist only with it.
+    pub(super) fn shared_part(&self) -> &SharedRevocations {
+        self.0
+            .shared
+            .as_ref()
+            .expect("started only for shared revocations")
+    }
+
+    /// Whether the viewer's session or user has ended (this process's copy).
     pub fn is_revoked(&self, viewer: &Viewer) -> bool {
         // Until the first revocation (the common case in a young process): no hashing.
         if !self.0.any.load(Ordering::Relaxed) {

@@ -20,6 +20,7 @@ use super::verified_cache::{
 use super::viewer::{Verified, Viewer};
 use super::{AuthFailure, jwt};
 use crate::config::ClerkConfig;
+use crate::shared::SharedRedis;
 
 /// The verifier's settings: the claim rules that do not depend on the key source, and the size
 /// of the verified-token cache.
@@ -91,6 +92,17 @@ impl Verifier {
         }
     }
 
+    /// Shares the revocations with the other replicas through `redis` (before the verifier is
+    /// shared: the webhooks and sockets must see the same set).
+    pub fn with_shared_revocations(mut self, redis: SharedRedis) -> Self {
+        self.revocations = Revocations::shared(
+            self.rules.revocation_retention(),
+            redis,
+            Arc::clone(&self.clock),
+        );
+        self
+    }
+
     /// Ended sessions and deleted users, refused by [`Self::verify`]; webhooks add to them and
     /// open connections listen to them.
     pub fn revocations(&self) -> &Revocations {
@@ -115,20 +127,31 @@ impl Verifier {
     }
 
     /// Every check of ARCHITECTURE §4, then whether the session has ended since (a revocation is
-    /// not a property of the token, so it is checked on cache hits too).
+    /// not a property of the token, so it is checked on cache hits too). A token verified for the
+    /// first time is also looked up among the other replicas' revocations; later presentations
+    /// rely on the local copy, which they keep current (`auth::shared_revocations`).
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
-        let verified = self.verify_token(token).await?;
-        if let Verified::SignedIn(viewer) = &verified
-            && self.revocations.is_revoked(viewer)
-        {
-            return Err(AuthFailure::SessionRevoked);
+        let (verified, first_time) = self.verify_token(token).await?;
+        if let Verified::SignedIn(viewer) = &verified {
+            let revoked = if first_time {
+                self.revocations.is_revoked_anywhere(viewer).await
+            } else {
+                self.revocations.is_revoked(viewer)
+            };
+            if revoked {
+                return Err(AuthFailure::SessionRevoked);
+            }
         }
         Ok(verified)
     }
 
-    async fn verify_token(&self, token: &str) -> Result<Verified, AuthFailure> {
+    /// The verification, and whether it was a full one (not a cache hit).
+    async fn verify_token(&self, token: &str) -> Result<(Verified, bool), AuthFailure> {
         let Some(cache) = &self.cache else {
-            return self.verify_fully(token).await.map(|(verified, _)| verified);
+            return self
+                .verify_fully(token)
+                .await
+                .map(|(verified, _)| (verified, true));
         };
         let digest = verified_cache::token_digest(token);
         let stale = match cache
@@ -142,7 +165,7 @@ impl Verifier {
                 // they come first among the checks that could fail, as in `check_claims`.
                 let (now, skew) = self.now_and_skew();
                 entry.times.check(now, skew)?;
-                return Ok(entry.verified);
+                return Ok((entry.verified, false));
             }
             Lookup::Stale => true,
             Lookup::Miss => false,
@@ -155,7 +178,7 @@ impl Verifier {
                 cache
                     .insert(digest, verified.clone(), times, generation, now, skew)
                     .await;
-                Ok(verified)
+                Ok((verified, true))
             }
             Err(failure) => {
                 if stale {

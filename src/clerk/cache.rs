@@ -16,6 +16,8 @@
 //! - `get_many` fetches all its misses in one batched `get_users` (100 ids per HTTP call). It does
 //!   not coalesce with other callers' in-flight fetches; within a GraphQL request the dataloader
 //!   already gathers every id into one `get_many`.
+//! - **Evictions reach every replica** when the cache is [`UserCache::shared_through`] Redis
+//!   (`clerk::invalidations`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,7 +26,9 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::client::{ClerkClient, ClerkError};
+use super::invalidations::SharedInvalidations;
 use super::user::ClerkUser;
+use crate::shared::SharedRedis;
 
 #[derive(Debug, Clone)]
 pub struct UserCacheSettings {
@@ -48,6 +52,8 @@ pub struct UserCache {
     client: ClerkClient,
     /// `None`: Clerk said this user does not exist.
     users: Cache<String, Option<Arc<ClerkUser>>>,
+    /// The other replicas' caches, with Redis.
+    shared: Option<SharedInvalidations>,
 }
 
 impl UserCache {
@@ -56,7 +62,18 @@ impl UserCache {
             .max_capacity(settings.max_entries)
             .time_to_live(settings.ttl)
             .build();
-        Self { client, users }
+        Self {
+            client,
+            users,
+            shared: None,
+        }
+    }
+
+    /// Shares evictions with the other replicas through `redis` (which must subscribe to
+    /// [`CHANNEL`](super::invalidations::CHANNEL)).
+    pub fn shared_through(mut self, redis: SharedRedis) -> Self {
+        self.shared = Some(SharedInvalidations::start(redis, self.users.clone()));
+        self
     }
 
     pub fn client(&self) -> &ClerkClient {
@@ -134,8 +151,11 @@ impl UserCache {
     }
 
     /// Forgets a user (after a `user.updated` or `user.deleted` webhook, or an own metadata
-    /// update), so that the next read asks Clerk.
+    /// update), so that the next read asks Clerk; on every replica, with Redis.
     pub async fn invalidate(&self, user_id: &str) {
         self.users.invalidate(user_id).await;
+        if let Some(shared) = &self.shared {
+            shared.announce(user_id).await;
+        }
     }
 }

@@ -15,6 +15,7 @@
 
 mod cache;
 mod client;
+pub mod invalidations;
 mod loader;
 mod user;
 

@@ -23,6 +23,7 @@ use crate::auth::Viewer;
 use crate::authz::directives::auth;
 use crate::clerk::ClerkUserLoader;
 use crate::graphql::access::has_app_role;
+use crate::graphql::broadcast::Relay;
 use crate::graphql::pagination::page_size;
 use crate::graphql::{database, errors};
 use crate::users::entity::Model as User;
@@ -60,11 +61,12 @@ impl From<Model> for PostObject {
     }
 }
 
-impl From<PostEvent> for PostObject {
-    fn from(event: PostEvent) -> Self {
+impl PostObject {
+    /// An event's post, with the author its subscribers share.
+    fn of_event(row: &Model, event: &PostEvent) -> Self {
         Self {
-            row: event.post,
-            author: Author::Shared(event.author),
+            row: row.clone(),
+            author: Author::Shared(Arc::clone(&event.author)),
             body_omitted: false,
         }
     }
@@ -234,14 +236,14 @@ pub struct UpdatePostInput {
 }
 
 /// The schema data the slice's resolvers need: the channel its mutations publish to and its
-/// subscriptions read.
-pub fn install<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+/// subscriptions read (through `relay`: every replica's subscribers, with Redis).
+pub fn install<Q, M, S>(builder: SchemaBuilder<Q, M, S>, relay: &Relay) -> SchemaBuilder<Q, M, S>
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    builder.data(PostEvents::default())
+    builder.data(PostEvents::new(relay))
 }
 
 /// The posts slice's part of the query root.
@@ -399,12 +401,29 @@ pub struct PostSubscription;
 #[Subscription]
 impl PostSubscription {
     /// Posts as they are published. Public.
-    async fn post_published(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = PostObject>> {
+    async fn post_published(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<PostObject>>> {
+        let db = database(ctx)?.clone();
         let events = ctx
             .data::<PostEvents>()?
             .stream()
             .filter(|event| std::future::ready(event.kind == PostEventKind::Published))
-            .map(PostObject::from);
+            .filter_map(move |event| {
+                let db = db.clone();
+                async move {
+                    match event.post(&db).await {
+                        // A post read after the event (from another replica) that has become a
+                        // draft since is nobody's business but its author's.
+                        Ok(Some(post)) if post.published => {
+                            Some(Ok(PostObject::of_event(post, &event)))
+                        }
+                        Ok(_) => None,
+                        Err(error) => Some(Err(errors::database(error))),
+                    }
+                }
+            });
         Ok(events)
     }
 
@@ -413,28 +432,45 @@ impl PostSubscription {
     async fn my_post_events(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<impl Stream<Item = PostEventObject>> {
+    ) -> Result<impl Stream<Item = Result<PostEventObject>>> {
         let author = ctx.data::<Arc<Viewer>>()?.user_id.clone();
+        let db = database(ctx)?.clone();
         let events = ctx
             .data::<PostEvents>()?
             .stream()
-            .filter(move |event| std::future::ready(event.post.author_id == author))
-            .map(PostEventObject);
+            .filter(move |event| std::future::ready(event.author_id == author))
+            .filter_map(move |event| {
+                let db = db.clone();
+                async move {
+                    match event.post(&db).await {
+                        Ok(Some(post)) => Some(Ok(PostEventObject {
+                            kind: event.kind,
+                            post: PostObject::of_event(post, &event),
+                        })),
+                        // Deleted since: its `DELETED` event follows.
+                        Ok(None) => None,
+                        Err(error) => Some(Err(errors::database(error))),
+                    }
+                }
+            });
         Ok(events)
     }
 }
 
 /// A change to a post.
-pub struct PostEventObject(PostEvent);
+pub struct PostEventObject {
+    kind: PostEventKind,
+    post: PostObject,
+}
 
 #[Object(name = "PostEvent")]
 impl PostEventObject {
     async fn kind(&self) -> PostEventKind {
-        self.0.kind
+        self.kind
     }
 
     /// The post after the change (before it, for `DELETED`).
-    async fn post(&self) -> PostObject {
-        PostObject::from(self.0.clone())
+    async fn post(&self) -> &PostObject {
+        &self.post
     }
 }

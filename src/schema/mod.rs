@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 use crate::authz::Authorization;
 use crate::config::{GraphqlLimits, TrustedDocumentsMode};
 use crate::graphql::RoleClaim;
+use crate::graphql::broadcast::Relay;
 use crate::graphql::extension::SchemaExtension;
 use crate::graphql::limits::RequestLimits;
 use crate::graphql::trusted_documents::TrustedDocuments;
@@ -43,6 +44,8 @@ pub struct SchemaOptions {
     pub role_claim: String,
     /// Where the webhook handler announces changes to user rows (`myUserEvents`).
     pub user_events: UserEvents,
+    /// Where the slices' event channels publish: this process, or every replica (`REDIS_URL`).
+    pub relay: Relay,
     /// What one request may cost (depth, complexity, aliases, …); the SDL does not depend on it.
     pub limits: GraphqlLimits,
     /// The safelist every request is checked against; its manifest is loaded once the schema
@@ -67,7 +70,7 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
     .limit_recursive_depth(options.limits.max_recursive_depth)
     .data(RoleClaim(options.role_claim.clone()))
     .data(options.user_events);
-    builder = crate::posts::graphql::install(builder);
+    builder = crate::posts::graphql::install(builder, &options.relay);
     if let Some(database) = options.database {
         builder = builder.data(database);
     }
@@ -86,6 +89,7 @@ pub fn sdl() -> String {
         database: None,
         role_claim: "metadata.role".into(),
         user_events: UserEvents::default(),
+        relay: Relay::local(),
         limits: GraphqlLimits::default(),
         trusted_documents: Arc::new(TrustedDocuments::new(TrustedDocumentsMode::Off, true)),
     })

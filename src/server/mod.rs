@@ -43,6 +43,7 @@ use crate::clerk::{
 use crate::config::Config;
 use crate::db;
 use crate::graphql::ExecutionDeadline;
+use crate::graphql::broadcast::Relay;
 use crate::graphql::trusted_documents::TrustedDocuments;
 use crate::http::authentication::{Authentication, Authenticator, authenticate};
 use crate::http::csrf::CsrfPolicy;
@@ -143,9 +144,14 @@ impl Application {
                 );
             }
         }
-        let verifier = Arc::new(Verifier::new(keys, rules, Arc::clone(&clock)));
+        let mut verifier = Verifier::new(keys, rules, Arc::clone(&clock));
+        if let Some(redis) = &redis {
+            verifier = verifier.with_shared_revocations(redis.clone());
+        }
+        let verifier = Arc::new(verifier);
         let revocations = verifier.revocations().clone();
-        let user_events = UserEvents::default();
+        let relay = redis.clone().map_or_else(Relay::local, Relay::through);
+        let user_events = UserEvents::new(&relay);
         let trusted_documents = Arc::new(TrustedDocuments::new(
             config.trusted_documents.mode,
             config.graphql_introspection,
@@ -155,6 +161,7 @@ impl Application {
             database: Some(db.clone()),
             role_claim: config.clerk.role_claim.clone(),
             user_events: user_events.clone(),
+            relay,
             limits: config.graphql_limits.clone(),
             trusted_documents: Arc::clone(&trusted_documents),
         });
@@ -176,7 +183,11 @@ impl Application {
                 secret,
                 ClerkClientSettings::default(),
             );
-            Arc::new(UserCache::new(client, UserCacheSettings::default()))
+            let cache = UserCache::new(client, UserCacheSettings::default());
+            Arc::new(match &redis {
+                Some(redis) => cache.shared_through(redis.clone()),
+                None => cache,
+            })
         });
         let webhooks = webhook_state(&config, &db, &clock, &users, &revocations, &user_events);
         let retention = Retention::new(
@@ -586,7 +597,13 @@ fn shared_redis(config: &Config) -> anyhow::Result<Option<SharedRedis>> {
         );
         return Ok(None);
     };
-    let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &[])
+    // Every channel a consumer listens to: the subscriber connection subscribes to them all.
+    let channels = [
+        crate::graphql::broadcast::CHANNEL,
+        crate::auth::shared_revocations::CHANNEL,
+        crate::clerk::invalidations::CHANNEL,
+    ];
+    let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &channels)
         .context("REDIS_URL could not be used")?;
     Ok(Some(redis))
 }
@@ -597,8 +614,9 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the database answers and, with a remote key source, a key set is loaded. A Redis
-/// that does not answer is reported as `degraded` but keeps the replica ready: it serves with
-/// local state until Redis is back.
+/// that does not answer, or whose pub/sub this replica is not subscribed to (it would miss the
+/// other replicas' events and revocations), is reported as `degraded` but keeps the replica
+/// ready: it serves with local state until Redis is back.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.db.ping())
         .await
@@ -609,9 +627,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     let redis = match &state.redis {
         Some(redis) => Some(
-            tokio::time::timeout(Duration::from_secs(1), redis.ping())
-                .await
-                .unwrap_or(false),
+            redis.is_subscribed()
+                && tokio::time::timeout(Duration::from_secs(1), redis.ping())
+                    .await
+                    .unwrap_or(false),
         ),
         None => None,
     };

@@ -1,11 +1,14 @@
-//! Changes to user rows, for the `myUserEvents` subscription: one broadcast channel per process,
-//! published by the webhook handler once its transaction has committed. An event names the user
-//! only; a subscriber reads the row as it is when the event reaches it.
+//! Changes to user rows, for the `myUserEvents` subscription, published by the webhook handler
+//! once its transaction has committed (to every replica, with Redis: `graphql::broadcast`). An
+//! event names the user only, also on the wire; a subscriber reads the row as it is when the
+//! event reaches it.
+
+use serde::{Deserialize, Serialize};
 
 use super::store::{DeletionOutcome, SnapshotOutcome};
-use crate::graphql::broadcast::Channel;
+use crate::graphql::broadcast::{Channel, Relayed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, Serialize, Deserialize)]
 pub enum UserEventKind {
     Created,
     Updated,
@@ -31,10 +34,24 @@ impl UserEventKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEvent {
     pub kind: UserEventKind,
     pub user_id: String,
+}
+
+/// Already nothing but a kind and an id: it travels as it is.
+impl Relayed for UserEvent {
+    const TOPIC: &'static str = "users";
+    type Message = Self;
+
+    fn message(&self) -> Self {
+        self.clone()
+    }
+
+    fn from_message(message: Self) -> Self {
+        message
+    }
 }
 
 /// Where the webhook handler announces changes to user rows.

@@ -22,12 +22,17 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Services the domains use.
     ("db", &[]),
     ("shared", &[]),
-    ("auth", &["config"]),
-    ("clerk", &["config"]),
+    // Revocations and user-cache evictions reach the other replicas through Redis.
+    ("auth", &["config", "shared"]),
+    ("clerk", &["config", "shared"]),
     ("rate_limit", &["auth", "config", "net", "shared"]),
     ("authz", &["auth", "clerk"]),
-    // The GraphQL toolkit (errors, pagination, limits, the extension), below the slices.
-    ("graphql", &["auth", "authz", "clerk", "config", "db"]),
+    // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
+    // every replica through `shared`), below the slices.
+    (
+        "graphql",
+        &["auth", "authz", "clerk", "config", "db", "shared"],
+    ),
     // Here the domain slices (see `SLICE_MAY_IMPORT`).
     ("webhooks", &["auth", "clerk", "config", "db", "users"]),
     // The schema, assembled from the slices' roots: the one module that names every slice.

@@ -36,6 +36,52 @@ pub fn event(event_type: &str, data: Value) -> Value {
     })
 }
 
+/// Sends `body` to the server at `base` with the given Svix headers (each `None` is left out).
+pub async fn post_webhook(
+    client: &reqwest::Client,
+    base: &str,
+    body: Vec<u8>,
+    id: Option<&str>,
+    timestamp: Option<String>,
+    signature: Option<String>,
+) -> reqwest::Response {
+    let mut request = client
+        .post(format!("{base}/webhooks/clerk"))
+        .header("content-type", "application/json")
+        .body(body);
+    if let Some(id) = id {
+        request = request.header("svix-id", id);
+    }
+    if let Some(timestamp) = timestamp {
+        request = request.header("svix-timestamp", timestamp);
+    }
+    if let Some(signature) = signature {
+        request = request.header("svix-signature", signature);
+    }
+    request.send().await.expect("webhook sent")
+}
+
+/// A correctly signed delivery of `event`, now, to the server at `base`.
+pub async fn deliver_to(
+    client: &reqwest::Client,
+    base: &str,
+    svix_id: &str,
+    event: &Value,
+) -> reqwest::Response {
+    let body = serde_json::to_vec(event).unwrap();
+    let timestamp = now();
+    let signature = sign(WEBHOOK_SECRET, svix_id, timestamp, &body);
+    post_webhook(
+        client,
+        base,
+        body,
+        Some(svix_id),
+        Some(timestamp.to_string()),
+        Some(signature),
+    )
+    .await
+}
+
 impl TestApp {
     /// Sends `body` with the given Svix headers (each `None` is left out).
     pub async fn post_webhook_raw(
@@ -45,34 +91,11 @@ impl TestApp {
         timestamp: Option<String>,
         signature: Option<String>,
     ) -> reqwest::Response {
-        let mut request = self
-            .client
-            .post(format!("{}/webhooks/clerk", self.address))
-            .header("content-type", "application/json")
-            .body(body);
-        if let Some(id) = id {
-            request = request.header("svix-id", id);
-        }
-        if let Some(timestamp) = timestamp {
-            request = request.header("svix-timestamp", timestamp);
-        }
-        if let Some(signature) = signature {
-            request = request.header("svix-signature", signature);
-        }
-        request.send().await.expect("webhook sent")
+        post_webhook(&self.client, &self.address, body, id, timestamp, signature).await
     }
 
     /// A correctly signed delivery of `event`, now.
     pub async fn deliver(&self, svix_id: &str, event: &Value) -> reqwest::Response {
-        let body = serde_json::to_vec(event).unwrap();
-        let timestamp = now();
-        let signature = sign(WEBHOOK_SECRET, svix_id, timestamp, &body);
-        self.post_webhook_raw(
-            body,
-            Some(svix_id),
-            Some(timestamp.to_string()),
-            Some(signature),
-        )
-        .await
+        deliver_to(&self.client, &self.address, svix_id, event).await
     }
 }

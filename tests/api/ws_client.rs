@@ -91,23 +91,34 @@ pub async fn send(socket: &mut Socket, message: Value) {
 
 /// The next JSON message (pings skipped); `None` when the server closed.
 pub async fn next(socket: &mut Socket) -> Result<Value, Option<CloseFrame>> {
-    loop {
-        let message = tokio::time::timeout(PATIENCE, socket.next())
+    next_within(socket, PATIENCE)
+        .await
+        .expect("a message in time")
+}
+
+/// [`next`], or `None` when nothing comes within `patience` (a test that nothing more is sent).
+pub async fn next_within(
+    socket: &mut Socket,
+    patience: Duration,
+) -> Option<Result<Value, Option<CloseFrame>>> {
+    let deadline = tokio::time::Instant::now() + patience;
+    Some(loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
             .await
-            .expect("a message in time");
+            .ok()?;
         match message {
             Some(Ok(Message::Text(text))) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["type"] == "ping" || value["type"] == "ka" {
                     continue;
                 }
-                return Ok(value);
+                break Ok(value);
             }
-            Some(Ok(Message::Close(frame))) => return Err(frame),
+            Some(Ok(Message::Close(frame))) => break Err(frame),
             Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
+            Some(Err(_)) | None => break Err(None),
         }
-    }
+    })
 }
 
 pub async fn init(socket: &mut Socket, payload: Value) {

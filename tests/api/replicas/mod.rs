@@ -1,13 +1,25 @@
-//! Several replicas of the server on one database (issue 18, point 5): replicas that start at the
-//! same moment on an empty PostgreSQL database apply the migrations once, and all become ready.
+//! Several replicas of the server (issue 18): real server processes on one PostgreSQL database
+//! and one Redis (`harness`), checked over HTTP and WebSocket. Replicas that start at the same
+//! moment on an empty database apply the migrations once (here); subscription events
+//! (`events`), user-cache evictions (`invalidations`) and revocations (`revocations`) reach every
+//! replica; a Redis outage is ridden out (`outage`); rate limits are shared (`quotas`).
+
+mod events;
+mod harness;
+mod invalidations;
+mod outage;
+mod proxy;
+mod quotas;
+mod revocations;
 
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::binary::{Output, wait_until_ready};
+use crate::binary::wait_until_ready;
 use crate::test_db::{Backend, TestDatabase, postgres_url};
+use harness::{free_port, spawn_server};
 
 /// PostgreSQL only (SQLite is one process's file). Named `…::postgres` so that `scripts/test`
 /// reports it as skipped, not passed, without `TEST_DATABASE_URL`.
@@ -25,25 +37,15 @@ async fn started_together_they_migrate_once_and_all_become_ready() {
     let database = TestDatabase::create(Backend::Postgres).await;
     let workdir = tempfile::tempdir().unwrap();
     let mut replicas = Vec::new();
+    let vars = [
+        ("DATABASE_URL", database.url()),
+        ("DEV_MODE", "false"),
+        ("RUST_LOG", "warn"),
+    ]
+    .map(|(name, value)| (name.to_string(), value.to_string()));
     for _ in 0..3 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clerk-graphql"))
-            .current_dir(workdir.path())
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("DATABASE_URL", database.url())
-            .env("DEV_MODE", "false")
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("a replica starts");
-        let output = Output::drain(&mut child);
+        let port = free_port();
+        let (child, output) = spawn_server(&workdir, port, &vars);
         replicas.push((port, child, output));
     }
     for (port, child, _) in &mut replicas {
