@@ -76,3 +76,12 @@ pub async fn terminate(child: &mut Child, patience: Duration) -> ExitStatus {
         .unwrap_or_else(|_| panic!("the server did not stop within {patience:?} after SIGTERM"))
         .unwrap()
 }
+
+/// A port nobody listens on now (for a child server, which binds it itself).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::binary::{Output, terminate, wait_until_ready};
+use crate::binary::{Output, free_port, terminate, wait_until_ready};
 use crate::fake_clerk::{FakeClerk, SECRET_KEY, clerk_user_json};
 use crate::tokens::{ISSUER, TestKey, session_claims, with};
 use crate::webhooks_sign::{WEBHOOK_SECRET, event, now, sign};
@@ -54,14 +54,6 @@ fn strip_ansi(text: &str) -> String {
         }
     }
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn exercise_server(log_format: Option<&str>) -> Run {

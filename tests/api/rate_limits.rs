@@ -538,11 +538,7 @@ async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token()
     const GARBAGE: &str = "garbage-token-5c2f7d1a9e";
     let clerk = crate::fake_clerk::FakeClerk::start().await;
     let workdir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::binary::free_port();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_clerk-graphql"))
         .current_dir(workdir.path())
         .env_clear()

@@ -397,11 +397,7 @@ async fn cookies_are_read_as_clerk_sets_them() {
 /// `GRAPHQL_MAX_BODY_BYTES`) is refused as it arrives, and the server's RSS does not grow with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_4_mib_socket_message_is_refused_before_it_is_buffered() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::binary::free_port();
     let workdir = tempfile::tempdir().unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_clerk-graphql"))
         .current_dir(workdir.path())

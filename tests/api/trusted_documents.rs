@@ -12,7 +12,7 @@ use clerk_graphql::server::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::binary::{Output, terminate, wait_until_ready};
+use crate::binary::{Output, free_port, terminate, wait_until_ready};
 use crate::helpers::{
     AppOptions, BROWSER_ACCEPT, GRAPHQL_RESPONSE_JSON, GraphqlReply, TestApp, spawn_app_with,
 };
@@ -546,14 +546,6 @@ async fn websocket_operations_obey_the_same_rule() {
         event["payload"]["data"]["postPublished"]["author"]["id"],
         "user_a"
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The real binary, dev mode off, with the manifest `path` and these variables.

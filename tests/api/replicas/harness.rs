@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::process::Child;
 
-use crate::binary::{Output, wait_until_ready};
+use crate::binary::{Output, free_port, wait_until_ready};
 use crate::fake_clerk::{FakeClerk, SECRET_KEY};
 use crate::helpers::{GRAPHQL_RESPONSE_JSON, GraphqlReply};
 use crate::test_db::{Backend, TestDatabase, postgres_url};
@@ -27,15 +27,6 @@ pub fn redis_url() -> Option<String> {
     std::env::var("TEST_REDIS_URL")
         .ok()
         .filter(|url| !url.is_empty())
-}
-
-/// A port nobody listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The server binary on `port`, run in `workdir` (no `.env` there) with exactly `vars`, its

@@ -17,9 +17,10 @@ use std::time::Duration;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Statement};
 
+use crate::binary::free_port;
 use crate::binary::wait_until_ready;
 use crate::test_db::{Backend, TestDatabase, postgres_url};
-use harness::{free_port, spawn_server};
+use harness::spawn_server;
 
 /// PostgreSQL only (SQLite is one process's file). Named `…::postgres` so that `scripts/test`
 /// reports it as skipped, not passed, without `TEST_DATABASE_URL`.
