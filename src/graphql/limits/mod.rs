@@ -19,7 +19,7 @@
 //!    object counts one), lists and objects nested at most `GRAPHQL_MAX_RECURSIVE_DEPTH` deep
 //!    (their bytes are bounded by `GRAPHQL_MAX_BODY_BYTES`, since they come in the body or the
 //!    WebSocket message);
-//! 2. a lexical pre-scan ([`super::prescan`]) bounds the document's tokens to
+//! 2. a lexical pre-scan ([`prescan`]) bounds the document's tokens to
 //!    `GRAPHQL_MAX_TOKENS` and the nesting of `{`, `(` and `[` to `GRAPHQL_MAX_RECURSIVE_DEPTH`
 //!    before the parser sees the text;
 //! 3. parsing; a syntax error is `GRAPHQL_PARSE_FAILED`, its message quoting a short excerpt;
@@ -39,14 +39,17 @@
 //! to every transport, WebSocket included; the HTTP layer maps these codes to HTTP 400 (405 for a
 //! non-query over `GET`).
 
+pub mod prescan;
+mod selection_summary;
+
 use super::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::prescan::{self, Excess};
-use super::selection_summary::{Refusal, SelectionWalker, Summary};
 use async_graphql::parser::types::{ExecutableDocument, OperationDefinition, OperationType};
 use async_graphql::{
     ErrorExtensionValues, Pos, Positioned, Request, ServerError, ServerResult, ValidationResult,
     Value, Variables,
 };
+use prescan::Excess;
+use selection_summary::{Refusal, SelectionWalker, Summary};
 
 use crate::config::GraphqlLimits;
 
