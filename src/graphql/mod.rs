@@ -1,5 +1,5 @@
 //! The GraphQL toolkit the domains build their types with: field errors coded as ARCHITECTURE §6
-//! lists (`errors`), pagination, request limits (`limits`, `prescan`, `variables`), the one schema
+//! lists (`errors`), pagination, request limits (`limits`, `variables`), the one schema
 //! extension and its null-on-error rule, access checks inside resolvers, the Clerk profile object,
 //! the personal fields of a user, subscriptions over a broadcast channel, the safelist of trusted
 //! documents (`trusted_documents`). The schema itself is assembled above the domains, in
@@ -14,8 +14,6 @@ pub mod limits;
 pub mod null_on_error;
 pub mod pagination;
 pub mod personal_data;
-pub mod prescan;
-mod selection_summary;
 pub mod trusted_documents;
 pub mod variables;
 

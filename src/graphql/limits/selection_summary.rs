@@ -1,5 +1,5 @@
 //! What a document selects once its fragments are expanded, per selection set: fields, aliases,
-//! root fields, nesting and introspection (`limits`, step 3, checks these against the limits).
+//! root fields, nesting and introspection (`limits`, step 4, checks these against the limits).
 //! Fragments are summarised once and reused; a fragment that spreads itself, or nesting past the
 //! limit, stops the walk.
 

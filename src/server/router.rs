@@ -1,0 +1,183 @@
+//! The router: the routes, and the layers around `/graphql` and around every route, in the order
+//! of ARCHITECTURE §2.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::Data;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Router, middleware};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use super::AppState;
+use super::graphql_route::{GraphqlGate, graphql_gate, graphql_get, graphql_post};
+use super::probes::{healthz, readyz};
+use super::request_data::{Lifetime, insert_request_data};
+use crate::auth::Viewer;
+use crate::config::Config;
+use crate::graphql::ExecutionDeadline;
+use crate::http::{self, csrf::CsrfPolicy};
+use crate::playground::DevTokenMinter;
+use crate::rate_limit::slots::ConnectionSlots;
+use crate::webhooks::WebhookState;
+use crate::websocket::{self, WsState};
+
+pub(super) fn router(
+    state: AppState,
+    config: &Config,
+    webhooks: Option<WebhookState>,
+    dev_tokens: Option<Arc<dyn DevTokenMinter>>,
+) -> Router {
+    let playground = config.graphql_playground.then(|| {
+        let options = crate::playground::PlaygroundOptions { dev_tokens };
+        crate::playground::routes::<()>(options)
+    });
+    let limits = &config.graphql_limits;
+    // Inner to outer: the gate (playground page, 415, then authentication), the deadline over
+    // all of it. `GET /graphql` is the playground page without `query`, a query with it.
+    let gate = GraphqlGate {
+        authenticator: state.authenticator.clone(),
+        playground: playground.clone(),
+    };
+    let graphql = get(graphql_get)
+        .post(graphql_post)
+        .route_layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        // After authentication: the signed-in user's quota.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.rate_limits),
+            http::rate_limit::user,
+        ))
+        .route_layer(middleware::from_fn_with_state(gate, graphql_gate))
+        // Before authentication: the lockout and the client address's quota.
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.rate_limits),
+            http::rate_limit::graphql_address,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            limits.timeout,
+            http::guards::deadline,
+        ));
+    let request_id = HeaderName::from_static("x-request-id");
+
+    let rate_limits = Arc::clone(&state.rate_limits);
+    let csrf = Arc::new(CsrfPolicy::new(
+        &config.cors_allowed_origins,
+        state.authenticator.tokens.clone(),
+    ));
+    let socket_data = {
+        let (db, users, timeout) = (state.db.clone(), state.users.clone(), limits.timeout);
+        Arc::new(move |data: &mut Data, viewer: Option<Arc<Viewer>>| {
+            insert_request_data(data, &db, users.as_ref(), viewer, Lifetime::Socket);
+            // Over HTTP the deadline middleware bounds a request; a socket's queries and
+            // mutations get the same bound from the schema's extension.
+            data.insert(ExecutionDeadline(timeout));
+        })
+    };
+    let ws = WsState {
+        schema: state.schema.clone(),
+        authenticator: state.authenticator.clone(),
+        request_data: socket_data,
+        rate_limits: Arc::clone(&rate_limits),
+        slots: Arc::new(ConnectionSlots::new(
+            config.websocket_limits.max_connections_per_ip,
+            config.websocket_limits.max_connections,
+        )),
+        origins: Arc::clone(&csrf),
+        max_message_bytes: limits.max_body_bytes,
+        max_operations: config.websocket_limits.max_subscriptions,
+    };
+    let mut router = Router::new().route("/graphql", graphql).route(
+        "/graphql/ws",
+        get(websocket::upgrade)
+            .with_state(ws)
+            .route_layer(middleware::from_fn_with_state(
+                Arc::clone(&rate_limits),
+                http::rate_limit::address,
+            )),
+    );
+    if !config.cors_allowed_origins.is_empty() {
+        // On the GraphQL routes only (see `http::cors`).
+        router = router.layer(http::cors::layer(
+            &config.cors_allowed_origins,
+            &config.cors_allowed_headers,
+        ));
+    }
+    let mut router = router
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state);
+    if let Some(webhooks) = webhooks {
+        // Its own per-address bound: Svix delivers in bursts.
+        router = router.merge(crate::webhooks::routes(webhooks).route_layer(
+            middleware::from_fn_with_state(rate_limits, http::rate_limit::webhook),
+        ));
+    }
+    if let Some(playground) = playground {
+        // `/playground/*`, outside the authentication middleware; its `GET /graphql` page is
+        // reached through the gate.
+        router = router.fallback_service(playground);
+    }
+    // PostBodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
+    // its own; any other extractor has axum's 2 MB default.
+    router = router
+        .layer(middleware::from_fn(http::guards::catch_panic))
+        .layer(middleware::from_fn_with_state(csrf, http::csrf::protect))
+        .layer(middleware::from_fn(http::graphql::negotiate_content_type))
+        .layer(middleware::from_fn(
+            http::unread_body::close_when_body_unread,
+        ));
+    router.layer(
+        ServiceBuilder::new()
+            // On every response: no MIME sniffing of JSON into something executable, and no
+            // URL (which may carry a query) leaked to other sites. Set only where a route has
+            // not chosen its own (the playground sets stricter ones).
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(middleware::from_fn(http::guards::sanitize_request_id))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        // The path only: a query string could carry anything.
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                            user_id = tracing::field::Empty,
+                        )
+                    })
+                    .on_response(|response: &Response, latency: Duration, _: &Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_ms = latency.as_secs_f64() * 1000.0,
+                            "response"
+                        );
+                    }),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id)),
+    )
+}
