@@ -23,7 +23,7 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// it, so Clerk's SDK refuses it as a session token (SEC-340); so do we.
 const CAT_JWT_TEMPLATE: &str = "cl_B7d4PD222AAA";
 /// `cat` header of a machine-to-machine token.
-const CAT_M2M: &str = "cl_B7d4PD333AAA";
+pub const CAT_M2M: &str = "cl_B7d4PD333AAA";
 
 #[derive(Deserialize)]
 struct RawHeader {
@@ -94,7 +94,7 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
 }
 
 /// A base64url part that holds one JSON object, with no member name twice at any depth.
-fn decode_object(part: &str) -> Result<Map<String, Value>, AuthFailure> {
+pub fn decode_object(part: &str) -> Result<Map<String, Value>, AuthFailure> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AuthFailure::Malformed)?;

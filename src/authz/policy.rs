@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::Requirement;
 use crate::auth::Viewer;
+use crate::config::TokenKind;
 
 /// Clerk could not tell us the user's app role (down, slow or rate-limiting).
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,34 @@ pub async fn evaluate(
     };
     for requirement in required {
         match requirement {
-            Requirement::Authenticated | Requirement::OwnerOrRole(_) => {}
+            Requirement::Authenticated(accepts) => {
+                if !accepts.contains(&viewer.kind) {
+                    return Err(Denial::Forbidden(format!(
+                        "does not accept {} callers",
+                        viewer.kind
+                    )));
+                }
+            }
+            Requirement::Scope(name) => {
+                if !viewer.scopes.iter().any(|scope| scope == name) {
+                    return Err(Denial::Forbidden(format!("requires the scope `{name}`")));
+                }
+            }
+            // Roles and permissions belong to users in sessions: a machine token carries no
+            // organisation role or permissions, and claims on an API key are not roles
+            // (ARCHITECTURE §5). A user's own API key may read that user's own rows (the owner
+            // half of `@ownerOrRole`), never as a role holder.
+            Requirement::Role(_) | Requirement::Permission(_) if !viewer.is_session() => {
+                return Err(Denial::Forbidden("requires a user session".to_string()));
+            }
+            Requirement::OwnerOrRole(_)
+                if !matches!(viewer.kind, TokenKind::Session | TokenKind::ApiKey) =>
+            {
+                return Err(Denial::Forbidden(
+                    "requires a user session or the user's API key".to_string(),
+                ));
+            }
+            Requirement::OwnerOrRole(_) => {}
             Requirement::Role(name) => {
                 if !holds_role(viewer, name, role_claim, roles).await? {
                     return Err(Denial::Forbidden(format!(
@@ -128,6 +156,9 @@ async fn holds_role(
     role_claim: &str,
     roles: Option<&dyn AppRoleSource>,
 ) -> Result<bool, Denial> {
+    if !viewer.is_session() {
+        return Ok(false);
+    }
     if name.starts_with("org:") {
         let role = viewer.org.as_ref().and_then(|org| org.role.as_deref());
         return Ok(role == Some(name));

@@ -17,6 +17,7 @@ mod cache;
 mod client;
 pub mod invalidations;
 mod loader;
+mod machine_tokens;
 mod user;
 
 pub use cache::{UserCache, UserCacheSettings};
@@ -25,4 +26,5 @@ pub use client::{
     is_plausible_user_id,
 };
 pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, load_user, request_loader};
+pub use machine_tokens::MachineToken;
 pub use user::{ClerkUser, EmailAddress};

@@ -8,8 +8,11 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::token::TokenSource;
+use crate::auth::machine_tokens::MachineTokens;
+use crate::auth::token::{TokenCarrier, TokenSource};
+use crate::auth::token_kind::{self, Detected};
 use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
+use crate::config::{AcceptedTokens, TokenKind};
 use crate::http::error::ApiError;
 
 /// Request extension: the viewer, or `None` for an anonymous request.
@@ -21,11 +24,17 @@ pub struct Authentication(pub Option<Arc<Viewer>>);
 pub struct Authenticator {
     pub tokens: TokenSource,
     pub verifier: Arc<Verifier>,
+    /// `CLERK_ACCEPTED_TOKENS`.
+    pub accepted: AcceptedTokens,
+    /// Verifies opaque machine tokens; `None` without `CLERK_SECRET_KEY` (they are refused then).
+    pub machine_tokens: Option<Arc<MachineTokens>>,
 }
 
 impl Authenticator {
-    /// The viewer the headers authenticate: `Ok(None)` when they carry no token (or a pending
-    /// session's, which Clerk treats as signed out), `Err` when the token presented was refused.
+    /// The viewer an HTTP request's headers authenticate: `Ok(None)` when they carry no token (or
+    /// a pending session's, which Clerk treats as signed out), `Err` when the token presented was
+    /// refused. Any kind of `CLERK_ACCEPTED_TOKENS` is verified; the kind is told from the
+    /// token's shape first, so that a kind not accepted costs no key lookup and no Clerk call.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -33,13 +42,79 @@ impl Authenticator {
         let Some((token, carrier)) = self.tokens.extract(headers)? else {
             return Ok(None);
         };
-        match self.verifier.verify(token).await {
-            Ok(Verified::SignedIn(viewer)) => Ok(Some(viewer)),
-            Ok(Verified::Pending) => Ok(None),
-            Err(failure) => {
+        let detected = token_kind::detect(token);
+        let verified = match self.admit(detected, carrier) {
+            Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
+            Ok(()) => self.verify_machine(detected, token).await.map(Some),
+            Err(failure) => Err(failure),
+        };
+        match verified {
+            Err(failure) if detected.kind == TokenKind::Session => {
                 tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
-                Err(failure)
             }
+            Err(failure) => {
+                let kind = detected.kind.name();
+                tracing::info!(
+                    reason = failure.reason(),
+                    kind,
+                    ?carrier,
+                    "machine token refused"
+                );
+            }
+            Ok(_) => {}
+        }
+        verified
+    }
+
+    /// A WebSocket's credentials: session tokens only. A socket carries one user session for its
+    /// whole life, renewed by fresh tokens of the same session (ARCHITECTURE §4); machine callers
+    /// use HTTP.
+    pub async fn authenticate_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        let Some((token, carrier)) = self.tokens.extract(headers)? else {
+            return Ok(None);
+        };
+        if token_kind::detect(token).kind != TokenKind::Session {
+            return Err(AuthFailure::TypeMismatch);
+        }
+        let verified = self.verify_session(token).await;
+        if let Err(failure) = verified {
+            tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
+        }
+        verified
+    }
+
+    /// Whether a token of this kind may be verified at all: its kind accepted, and a machine
+    /// token only from `Authorization` (a cookie is a browser's, and carries sessions only).
+    fn admit(&self, detected: Detected, carrier: TokenCarrier) -> Result<(), AuthFailure> {
+        let from_cookie = carrier == TokenCarrier::Cookie && detected.kind != TokenKind::Session;
+        if from_cookie || !self.accepted.accepts(detected.kind) {
+            return Err(AuthFailure::TypeMismatch);
+        }
+        Ok(())
+    }
+
+    async fn verify_session(&self, token: &str) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        match self.verifier.verify(token).await? {
+            Verified::SignedIn(viewer) => Ok(Some(viewer)),
+            Verified::Pending => Ok(None),
+        }
+    }
+
+    async fn verify_machine(
+        &self,
+        detected: Detected,
+        token: &str,
+    ) -> Result<Arc<Viewer>, AuthFailure> {
+        if !detected.opaque {
+            // A machine JWT: the session checks refuse it as `token_type_mismatch`.
+            return Err(AuthFailure::TypeMismatch);
+        }
+        match &self.machine_tokens {
+            Some(machine_tokens) => machine_tokens.verify(detected.kind, token).await,
+            None => Err(AuthFailure::ClerkUnavailable),
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::auth::Viewer;
 use crate::auth::clock::{Clock, SystemClock};
 use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
+use crate::auth::machine_tokens::{MachineTokenSettings, MachineTokens};
 use crate::auth::revocation::Revocations;
 use crate::auth::token::TokenSource;
 use crate::auth::verifier::ClaimRules;
@@ -177,12 +178,21 @@ impl Application {
             }
             None => None,
         };
-        let users = config.clerk.secret_key.clone().map(|secret| {
-            let client = ClerkClient::new(
+        let clerk = config.clerk.secret_key.clone().map(|secret| {
+            ClerkClient::new(
                 config.clerk.api_url.clone(),
                 secret,
                 ClerkClientSettings::default(),
-            );
+            )
+        });
+        let machine_tokens = clerk.clone().map(|client| {
+            Arc::new(MachineTokens::new(
+                client,
+                MachineTokenSettings::default(),
+                Arc::clone(&clock),
+            ))
+        });
+        let users = clerk.map(|client| {
             let cache = UserCache::new(client, UserCacheSettings::default());
             Arc::new(match &redis {
                 Some(redis) => cache.shared_through(redis.clone()),
@@ -201,6 +211,8 @@ impl Application {
             authenticator: Authenticator {
                 tokens: TokenSource::new(config.clerk.publishable_key.as_deref()),
                 verifier,
+                accepted: config.clerk.accepted_tokens.clone(),
+                machine_tokens,
             },
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,

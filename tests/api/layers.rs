@@ -22,11 +22,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Services the domains use.
     ("db", &[]),
     ("shared", &[]),
-    // Revocations and user-cache evictions reach the other replicas through Redis.
-    ("auth", &["config", "shared"]),
+    // Revocations and user-cache evictions reach the other replicas through Redis; opaque
+    // machine tokens are verified by asking Clerk.
     ("clerk", &["config", "shared"]),
+    ("auth", &["clerk", "config", "shared"]),
     ("rate_limit", &["auth", "config", "net", "shared"]),
-    ("authz", &["auth", "clerk"]),
+    ("authz", &["auth", "clerk", "config"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
     // every replica through `shared`), below the slices.
     (

@@ -23,6 +23,7 @@ mod key_source;
 mod layers;
 mod limits;
 mod log_hygiene;
+mod machines;
 mod outages;
 mod personal_data;
 mod playground;
