@@ -6,6 +6,7 @@ mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod machine_jwt;
 pub mod machine_tokens;
 pub mod org_permissions;
 pub mod revocation;

@@ -61,6 +61,10 @@ pub struct ClerkConfig {
     #[arg(long, env = "CLERK_ACCEPTED_TOKENS", default_value = "session_token",
         value_parser = AcceptedTokens::parse)]
     pub accepted_tokens: AcceptedTokens,
+    /// This server's machine id (`mch_…`, Dashboard → Machines): an M2M token in JWT form must
+    /// name it in `aud`. Without it, M2M JWTs are refused (`token_invalid_audience`).
+    #[arg(long, env = "CLERK_MACHINE_ID", value_parser = values::machine_id)]
+    pub machine_id: Option<String>,
     /// `whsec_…`, several separated by spaces during rotation (alias `CLERK_WEBHOOK_SECRET`).
     #[arg(long, env = "CLERK_WEBHOOK_SIGNING_SECRET", default_value = "",
         value_parser = values::webhook_secrets)]

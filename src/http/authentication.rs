@@ -109,8 +109,7 @@ impl Authenticator {
         token: &str,
     ) -> Result<Arc<Viewer>, AuthFailure> {
         if !detected.opaque {
-            // A machine JWT: the session checks refuse it as `token_type_mismatch`.
-            return Err(AuthFailure::TypeMismatch);
+            return self.verifier.verify_machine_jwt(detected.kind, token).await;
         }
         match &self.machine_tokens {
             Some(machine_tokens) => machine_tokens.verify(detected.kind, token).await,

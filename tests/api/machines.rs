@@ -300,3 +300,124 @@ async fn machines_reach_only_fields_that_accept_them() {
     let reply = with_bearer(&app, "{ viewer { role } }", USER_KEY).await;
     assert_eq!(reply.body["data"]["viewer"]["role"], Value::Null);
 }
+
+const MACHINE_ID: &str = "mch_thisserver";
+
+fn m2m_jwt(changes: Value) -> String {
+    let now = now();
+    let claims = crate::tokens::with(
+        json!({
+            "iss": crate::tokens::ISSUER, "sub": "mch_caller", "aud": [MACHINE_ID, "mch_other"],
+            "jti": "mt_jwt_1", "scopes": "status:read reports:write",
+            "iat": now, "nbf": now - 10, "exp": now + 300,
+        }),
+        changes,
+    );
+    let key = TestKey::primary();
+    key.sign_with_header(
+        &json!({"alg": "RS256", "kid": key.kid, "typ": "JWT", "cat": "cl_B7d4PD333AAA"}),
+        &claims,
+    )
+}
+
+fn oauth_jwt(changes: Value) -> String {
+    let now = now();
+    let claims = crate::tokens::with(
+        json!({
+            "iss": crate::tokens::ISSUER, "sub": "user_o", "client_id": "client_o",
+            "jti": "oat_jwt_1", "scope": "profile status:read", "iat": now, "exp": now + 300,
+        }),
+        changes,
+    );
+    let key = TestKey::primary();
+    key.sign_with_header(
+        &json!({"alg": "RS256", "kid": key.kid, "typ": "at+jwt"}),
+        &claims,
+    )
+}
+
+#[tokio::test]
+async fn machine_jwts_are_verified_with_the_instance_keys_without_a_clerk_call() {
+    let app = spawn_app_with(
+        AppOptions::default()
+            .var("CLERK_ACCEPTED_TOKENS", "m2m_token,oauth_token")
+            .var("CLERK_MACHINE_ID", MACHINE_ID),
+    )
+    .await;
+    let reply = with_bearer(&app, PRINCIPAL, &m2m_jwt(json!({}))).await;
+    assert_eq!(
+        reply.body["data"]["viewer"],
+        json!({"kind": "M2M", "subject": "mch_caller", "userId": "mch_caller",
+               "scopes": ["status:read", "reports:write"], "clientId": null}),
+        "{}",
+        reply.body
+    );
+    let reply = with_bearer(&app, STATUS, &m2m_jwt(json!({}))).await;
+    assert_eq!(
+        reply.body["data"]["serviceStatus"]["databaseReachable"],
+        json!(true)
+    );
+
+    let reply = with_bearer(&app, PRINCIPAL, &oauth_jwt(json!({}))).await;
+    assert_eq!(
+        reply.body["data"]["viewer"],
+        json!({"kind": "OAUTH", "subject": "user_o", "userId": "user_o",
+               "scopes": ["profile", "status:read"], "clientId": "client_o"}),
+        "{}",
+        reply.body
+    );
+    // `scp` as a list wins over `scope`.
+    let reply = with_bearer(&app, PRINCIPAL, &oauth_jwt(json!({"scp": ["a", "b"]}))).await;
+    assert_eq!(reply.body["data"]["viewer"]["scopes"], json!(["a", "b"]));
+
+    // Refusals: audience without us, expired, another instance's issuer (OAuth), a forged
+    // signature, a session-shaped subject under the M2M `cat`.
+    for (token, reason) in [
+        (
+            m2m_jwt(json!({"aud": ["mch_other"]})),
+            "token_invalid_audience",
+        ),
+        (m2m_jwt(json!({"aud": null})), "token_invalid_audience"),
+        (m2m_jwt(json!({"exp": now() - 60})), "token_expired"),
+        (m2m_jwt(json!({"sub": "user_x"})), "token_type_mismatch"),
+        (
+            oauth_jwt(json!({"iss": "https://other.clerk.accounts.dev"})),
+            "token_invalid_issuer",
+        ),
+        (oauth_jwt(json!({"exp": now() - 60})), "token_expired"),
+    ] {
+        with_bearer(&app, PRINCIPAL, &token)
+            .await
+            .assert_refused(reason);
+    }
+    let forged = {
+        let key = TestKey::secondary();
+        let claims = json!({"sub": "mch_caller", "aud": MACHINE_ID, "exp": now() + 60});
+        key.sign_with_header(
+            &json!({"alg": "RS256", "kid": TestKey::primary().kid, "cat": "cl_B7d4PD333AAA"}),
+            &claims,
+        )
+    };
+    with_bearer(&app, PRINCIPAL, &forged)
+        .await
+        .assert_refused("token_invalid_signature");
+    // Sessions are not accepted by this configuration.
+    let session = TestKey::primary().sign(&session_claims("user_s"));
+    with_bearer(&app, PRINCIPAL, &session)
+        .await
+        .assert_refused("token_type_mismatch");
+    assert_eq!(app.clerk.machine_token_calls(), 0);
+}
+
+#[tokio::test]
+async fn without_our_machine_id_an_m2m_jwt_is_refused() {
+    let app = app_accepting("any").await;
+    with_bearer(&app, PRINCIPAL, &m2m_jwt(json!({})))
+        .await
+        .assert_refused("token_invalid_audience");
+    // And where M2M is not accepted, it is a type mismatch, as before.
+    let app = app_accepting("session_token,oauth_token").await;
+    with_bearer(&app, PRINCIPAL, &m2m_jwt(json!({})))
+        .await
+        .assert_refused("token_type_mismatch");
+}
