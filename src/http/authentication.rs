@@ -1,6 +1,7 @@
 //! Authenticating a request once, before GraphQL runs: the axum middleware for HTTP, and the
 //! same rules for a WebSocket's `connection_init` and token refresh.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -14,6 +15,7 @@ use crate::auth::token_kind::{self, Detected};
 use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
 use crate::config::{AcceptedTokens, TokenKind};
 use crate::http::error::ApiError;
+use crate::rate_limit::{ClientIp, RateLimiter};
 
 /// Request extension: the viewer, or `None` for an anonymous request.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,8 @@ pub struct Authenticator {
     pub accepted: AcceptedTokens,
     /// Verifies opaque machine tokens; `None` without `CLERK_SECRET_KEY` (they are refused then).
     pub machine_tokens: Option<Arc<MachineTokens>>,
+    /// Whose lockout stops new opaque tokens before they cost a Clerk call.
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 impl Authenticator {
@@ -35,18 +39,31 @@ impl Authenticator {
     /// a pending session's, which Clerk treats as signed out), `Err` when the token presented was
     /// refused. Any kind of `CLERK_ACCEPTED_TOKENS` is verified; the kind is told from the
     /// token's shape first, so that a kind not accepted costs no key lookup and no Clerk call.
+    ///
+    /// `client` is the address the rate limits count (`None` when they do not run): while it
+    /// is locked out, an opaque token this server has not verified lately is refused with the
+    /// lockout's 429 before Clerk is asked (`rate_limit`).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
-    ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        client: Option<IpAddr>,
+    ) -> Result<Option<Arc<Viewer>>, ApiError> {
         let Some((token, carrier)) = self.tokens.extract(headers)? else {
             return Ok(None);
         };
         let detected = token_kind::detect(token);
-        let verified = match self.admit(detected, carrier) {
+        let admitted = self.admit(detected, carrier);
+        if admitted.is_ok()
+            && detected.opaque
+            && let (Some(ip), Some(machine_tokens)) = (client, &self.machine_tokens)
+            && !machine_tokens.is_known(token)
+        {
+            self.rate_limits.admit_new_opaque_token(ip).await?;
+        }
+        let verified = match admitted {
+            Err(failure) => Err(failure),
             Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
             Ok(()) => self.verify_machine(detected, token).await.map(Some),
-            Err(failure) => Err(failure),
         };
         match verified {
             Err(failure) if detected.kind == TokenKind::Session => {
@@ -63,7 +80,7 @@ impl Authenticator {
             }
             Ok(_) => {}
         }
-        verified
+        Ok(verified?)
     }
 
     /// A WebSocket's credentials: session tokens only. A socket carries one user session for its
@@ -123,7 +140,11 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match authenticator.authenticate(request.headers()).await {
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip);
+    match authenticator.authenticate(request.headers(), client).await {
         Ok(viewer) => {
             if let Some(viewer) = &viewer {
                 tracing::Span::current().record("user_id", viewer.user_id.as_str());
@@ -131,6 +152,6 @@ pub async fn authenticate(
             request.extensions_mut().insert(Authentication(viewer));
             next.run(request).await
         }
-        Err(failure) => ApiError::Authentication(failure).into_response(),
+        Err(error) => error.into_response(),
     }
 }

@@ -205,6 +205,11 @@ impl Application {
             Arc::clone(&clock),
             config.webhook_retention.clone(),
         );
+        let rate_limits = Arc::new(RateLimiter::new(
+            &config.rate_limits,
+            Arc::clone(&clock),
+            redis.as_ref(),
+        ));
         let state = AppState {
             schema,
             db,
@@ -213,14 +218,11 @@ impl Application {
                 verifier,
                 accepted: config.clerk.accepted_tokens.clone(),
                 machine_tokens,
+                rate_limits: Arc::clone(&rate_limits),
             },
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
-            rate_limits: Arc::new(RateLimiter::new(
-                &config.rate_limits,
-                Arc::clone(&clock),
-                redis.as_ref(),
-            )),
+            rate_limits,
             redis,
         };
         let dev_tokens = dev_keys.map(|keys| {

@@ -421,3 +421,44 @@ async fn without_our_machine_id_an_m2m_jwt_is_refused() {
         .await
         .assert_refused("token_type_mismatch");
 }
+
+#[tokio::test]
+async fn a_spray_of_random_api_keys_costs_a_handful_of_clerk_calls() {
+    let app = app_accepting("api_key").await;
+    // A key this address used before the spray (verified, so cached).
+    let reply = with_bearer(&app, PRINCIPAL, USER_KEY).await;
+    assert_eq!(reply.body["data"]["viewer"]["subject"], json!("user_k"));
+    let mut refused = 0;
+    let mut locked_out = 0;
+    for i in 0..1000 {
+        let reply = with_bearer(&app, PRINCIPAL, &format!("ak_random_{i:04}")).await;
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {
+                reply.assert_refused("machine_token_invalid");
+                refused += 1;
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(reply.reason(), Some("auth_lockout"), "{}", reply.body);
+                assert!(reply.headers.contains_key("retry-after"));
+                locked_out += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    // The known key plus at most a handful of unknown ones reached Clerk.
+    let calls = app.clerk.machine_token_calls();
+    assert!(calls <= 1 + 5, "{calls} verify calls");
+    assert_eq!(refused + locked_out, 1000);
+    assert!(locked_out >= 990, "{locked_out} locked out");
+    // The known key still works from that address; a new valid one waits for the lockout.
+    let reply = with_bearer(&app, PRINCIPAL, USER_KEY).await;
+    assert_eq!(
+        reply.body["data"]["viewer"]["subject"],
+        json!("user_k"),
+        "{}",
+        reply.body
+    );
+    let reply = with_bearer(&app, PRINCIPAL, ORG_KEY).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.clerk.machine_token_calls(), calls);
+}
