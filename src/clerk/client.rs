@@ -411,6 +411,20 @@ impl Call {
         }
     }
 
+    pub(super) fn get_from(url: Url) -> Self {
+        Self::get(url)
+    }
+
+    /// A POST whose 404 means "no such thing" only with Clerk's `resource_not_found`.
+    pub(super) fn post(url: Url, body: serde_json::Value) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            body: Some(body),
+            any_404_is_absent: false,
+        }
+    }
+
     pub(super) fn verify(url: Url, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,

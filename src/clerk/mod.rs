@@ -13,6 +13,7 @@
 //!
 //! [`ClerkError::is_unavailable`] tells resolvers when to answer `SERVICE_UNAVAILABLE`.
 
+mod api_keys;
 mod cache;
 mod client;
 pub mod invalidations;
@@ -20,6 +21,7 @@ mod loader;
 mod machine_tokens;
 mod user;
 
+pub use api_keys::{ApiKey, CreatedApiKey, MAX_KEYS_LISTED, NewApiKey};
 pub use cache::{UserCache, UserCacheSettings};
 pub use client::{
     ClerkClient, ClerkClientSettings, ClerkError, MAX_IDS_PER_CALL, MAX_LIST_LIMIT,

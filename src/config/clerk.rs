@@ -65,6 +65,10 @@ pub struct ClerkConfig {
     /// name it in `aud`. Without it, M2M JWTs are refused (`token_invalid_audience`).
     #[arg(long, env = "CLERK_MACHINE_ID", value_parser = values::machine_id)]
     pub machine_id: Option<String>,
+    /// Comma-separated scopes users may grant the API keys they create through GraphQL
+    /// (`createApiKey`); empty: keys without scopes only.
+    #[arg(long, env = "API_KEY_ALLOWED_SCOPES", default_value = "", value_parser = values::list)]
+    pub api_key_allowed_scopes: std::vec::Vec<String>,
     /// `whsec_…`, several separated by spaces during rotation (alias `CLERK_WEBHOOK_SECRET`).
     #[arg(long, env = "CLERK_WEBHOOK_SIGNING_SECRET", default_value = "",
         value_parser = values::webhook_secrets)]

@@ -28,6 +28,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::api_keys::ApiKeyManagement;
 use crate::auth::Verifier;
 use crate::auth::Viewer;
 use crate::auth::clock::{Clock, SystemClock};
@@ -157,6 +158,13 @@ impl Application {
             config.trusted_documents.mode,
             config.graphql_introspection,
         ));
+        let clerk = config.clerk.secret_key.clone().map(|secret| {
+            ClerkClient::new(
+                config.clerk.api_url.clone(),
+                secret,
+                ClerkClientSettings::default(),
+            )
+        });
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
@@ -165,6 +173,10 @@ impl Application {
             relay,
             limits: config.graphql_limits.clone(),
             trusted_documents: Arc::clone(&trusted_documents),
+            api_keys: clerk.clone().map(|clerk| ApiKeyManagement {
+                clerk,
+                allowed_scopes: config.clerk.api_key_allowed_scopes.clone(),
+            }),
         });
         let manifest = match &config.trusted_documents.manifest {
             Some(path) => {
@@ -178,13 +190,6 @@ impl Application {
             }
             None => None,
         };
-        let clerk = config.clerk.secret_key.clone().map(|secret| {
-            ClerkClient::new(
-                config.clerk.api_url.clone(),
-                secret,
-                ClerkClientSettings::default(),
-            )
-        });
         let machine_tokens = clerk.clone().map(|client| {
             Arc::new(MachineTokens::new(
                 client,

@@ -62,6 +62,8 @@ struct FakeState {
 struct MachineTokensApi {
     tokens: std::collections::HashMap<String, Value>,
     fault: UsersFault,
+    /// The bodies of `POST /api_keys`, in order.
+    created: Vec<Value>,
 }
 
 struct UsersApi {
@@ -96,6 +98,7 @@ impl FakeClerk {
             machine_tokens: Mutex::new(MachineTokensApi {
                 tokens: std::collections::HashMap::new(),
                 fault: UsersFault::None,
+                created: Vec::new(),
             }),
             machine_token_calls: AtomicUsize::new(0),
         });
@@ -105,6 +108,8 @@ impl FakeClerk {
             .route("/v1/users", get(list_users))
             .route("/v1/users/{id}", get(get_user))
             .route("/api_keys/verify", post(verify_api_key))
+            .route("/api_keys", post(create_api_key).get(list_api_keys))
+            .route("/api_keys/{id}/revoke", post(revoke_api_key))
             .route("/m2m_tokens/verify", post(verify_m2m_token))
             .route(
                 "/oauth_applications/access_tokens/verify",
@@ -194,6 +199,11 @@ impl FakeClerk {
     /// Answers every verify request (after the secret check) with `fault` until told otherwise.
     pub fn fail_machine_tokens_with(&self, fault: UsersFault) {
         self.state.machine_tokens.lock().unwrap().fault = fault;
+    }
+
+    /// The bodies of the `POST /api_keys` requests so far.
+    pub fn created_api_keys(&self) -> Vec<Value> {
+        self.state.machine_tokens.lock().unwrap().created.clone()
     }
 
     /// Every request to a verify endpoint: authorised or not, answered or not.
@@ -386,6 +396,86 @@ async fn verify_machine_token(
     });
     match valid {
         Some(answer) => axum::Json(answer).into_response(),
+        None => clerk_errors(StatusCode::NOT_FOUND, "resource_not_found", "not found"),
+    }
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {SECRET_KEY}"))
+}
+
+/// `POST /api_keys`: a new key with a random secret, valid for verification from now on.
+async fn create_api_key(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let mut api = state.machine_tokens.lock().unwrap();
+    let n = api.created.len();
+    let secret = format!("ak_created_{n}_{:016x}", rand::random::<u64>());
+    let expiration = body["seconds_until_expiration"]
+        .as_i64()
+        .map(|secs| (crate::tokens::now() + secs) * 1000);
+    let scopes: Vec<&str> = body["scopes"]
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut key = api_key_json(
+        &format!("ak_id_{n}"),
+        body["subject"].as_str().unwrap_or_default(),
+        &scopes,
+        expiration,
+    );
+    key["name"] = body["name"].clone();
+    key["claims"] = Value::Null;
+    api.tokens.insert(secret.clone(), key.clone());
+    api.created.push(body);
+    key["secret"] = json!(secret);
+    axum::Json(key).into_response()
+}
+
+/// `GET /api_keys?subject=…`: the subject's valid keys, paginated as Clerk does.
+async fn list_api_keys(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let api = state.machine_tokens.lock().unwrap();
+    let subject = query.get("subject").map(String::as_str);
+    let mut keys: Vec<Value> = api
+        .tokens
+        .values()
+        .filter(|key| key["object"] == json!("api_key") && key["subject"].as_str() == subject)
+        .filter(|key| key["revoked"] != json!(true))
+        .cloned()
+        .collect();
+    keys.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let total = keys.len();
+    axum::Json(json!({ "data": keys, "total_count": total })).into_response()
+}
+
+/// `POST /api_keys/{id}/revoke`.
+async fn revoke_api_key(
+    State(state): State<Arc<FakeState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let mut api = state.machine_tokens.lock().unwrap();
+    match api.tokens.values_mut().find(|key| key["id"] == json!(id)) {
+        Some(key) => {
+            key["revoked"] = json!(true);
+            axum::Json(key.clone()).into_response()
+        }
         None => clerk_errors(StatusCode::NOT_FOUND, "resource_not_found", "not found"),
     }
 }

@@ -43,10 +43,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("playground", &["auth", "config", "http"]),
     ("websocket", &["auth", "http", "rate_limit", "schema"]),
     // The router and start-up. A slice plugs in through `schema`; `users` also feeds the
-    // webhooks and the per-request loaders.
+    // webhooks and the per-request loaders, `api_keys` is handed its Clerk client.
     (
         "server",
         &[
+            "api_keys",
             "auth",
             "authz",
             "clerk",

@@ -9,6 +9,7 @@ mod tokens;
 mod webhooks_sign;
 mod ws_client;
 
+mod api_keys;
 mod authorization;
 mod clerk_api;
 mod clerk_fixtures;
