@@ -117,8 +117,9 @@ impl ApiKeyMutation {
     }
 
     /// Revokes one of the signed-in user's keys (with `organization: true`, one of the active
-    /// organisation's, for its admins). Another subject's key is `NOT_FOUND`. A revoked key is
-    /// refused within a minute (verified keys are trusted for up to 60 s).
+    /// organisation's, for its admins). Another subject's key is `NOT_FOUND`. The key is refused
+    /// at once by this server (by other replicas within a minute: verified keys are trusted for
+    /// up to 60 s).
     #[graphql(directive = auth::apply(None))]
     async fn revoke_api_key(
         &self,
@@ -142,6 +143,7 @@ impl ApiKeyMutation {
             .await
             .map_err(clerk_error)?
             .ok_or_else(|| errors::not_found("API key"))?;
+        management.machine_tokens.forget(&revoked.id).await;
         tracing::info!(api_key_id = %revoked.id, "API key revoked");
         Ok(revoked.into())
     }

@@ -9,6 +9,9 @@
 pub mod graphql;
 mod rules;
 
+use std::sync::Arc;
+
+use crate::auth::machine_tokens::MachineTokens;
 use crate::clerk::ClerkClient;
 
 /// Schema data: present when `CLERK_SECRET_KEY` is set.
@@ -17,4 +20,7 @@ pub struct ApiKeyManagement {
     pub clerk: ClerkClient,
     /// `API_KEY_ALLOWED_SCOPES`.
     pub allowed_scopes: Vec<String>,
+    /// The verified-token cache, told about revocations so that it forgets them at once (in
+    /// this process; other replicas within a minute).
+    pub machine_tokens: Arc<MachineTokens>,
 }

@@ -69,6 +69,9 @@ impl Expiry<TokenDigest, Answer> for AnswerExpiry {
 pub struct MachineTokens {
     clerk: ClerkClient,
     answers: Cache<TokenDigest, Answer>,
+    /// Clerk's id of each valid token remembered (`ak_…` id → digest), so that a key revoked
+    /// through this server stops working here at once rather than within `valid_for`.
+    by_id: Cache<String, TokenDigest>,
     settings: MachineTokenSettings,
     clock: Arc<dyn Clock>,
 }
@@ -79,9 +82,14 @@ impl MachineTokens {
             .max_capacity(settings.capacity)
             .expire_after(AnswerExpiry)
             .build();
+        let by_id = Cache::builder()
+            .max_capacity(settings.capacity)
+            .time_to_live(settings.valid_for)
+            .build();
         Self {
             clerk,
             answers,
+            by_id,
             settings,
             clock,
         }
@@ -93,11 +101,20 @@ impl MachineTokens {
         self.answers.contains_key(&token_digest(token))
     }
 
+    /// Forgets the valid token Clerk knows as `id` (revoked through this server): it is asked
+    /// about again, and refused, when next presented.
+    pub async fn forget(&self, id: &str) {
+        if let Some(digest) = self.by_id.remove(id).await {
+            self.answers.invalidate(&digest).await;
+        }
+    }
+
     /// The machine caller `token` (of the opaque `kind` its prefix says) authenticates.
     pub async fn verify(&self, kind: TokenKind, token: &str) -> Result<Arc<Viewer>, AuthFailure> {
+        let digest = token_digest(token);
         let answer = self
             .answers
-            .try_get_with(token_digest(token), self.ask_clerk(kind, token))
+            .try_get_with(digest, self.ask_clerk(kind, token, digest))
             .await
             .map_err(|_| AuthFailure::ClerkUnavailable)?;
         let viewer = answer.viewer.ok_or(AuthFailure::MachineTokenInvalid)?;
@@ -112,6 +129,7 @@ impl MachineTokens {
         &self,
         kind: TokenKind,
         token: &str,
+        digest: TokenDigest,
     ) -> Result<Answer, crate::clerk::ClerkError> {
         let refused = Answer {
             viewer: None,
@@ -126,6 +144,7 @@ impl MachineTokens {
             Some(expiration) => Duration::from_millis((expiration - now) as u64),
             None => Duration::MAX,
         };
+        self.by_id.insert(found.id.clone(), digest).await;
         Ok(Answer {
             viewer: Some(Arc::new(principal(kind, found))),
             keep_for: left.min(self.settings.valid_for),

@@ -165,6 +165,13 @@ impl Application {
                 ClerkClientSettings::default(),
             )
         });
+        let machine_tokens = clerk.clone().map(|client| {
+            Arc::new(MachineTokens::new(
+                client,
+                MachineTokenSettings::default(),
+                Arc::clone(&clock),
+            ))
+        });
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
@@ -173,10 +180,14 @@ impl Application {
             relay,
             limits: config.graphql_limits.clone(),
             trusted_documents: Arc::clone(&trusted_documents),
-            api_keys: clerk.clone().map(|clerk| ApiKeyManagement {
-                clerk,
-                allowed_scopes: config.clerk.api_key_allowed_scopes.clone(),
-            }),
+            api_keys: clerk
+                .clone()
+                .zip(machine_tokens.clone())
+                .map(|(clerk, machine_tokens)| ApiKeyManagement {
+                    clerk,
+                    allowed_scopes: config.clerk.api_key_allowed_scopes.clone(),
+                    machine_tokens,
+                }),
         });
         let manifest = match &config.trusted_documents.manifest {
             Some(path) => {
@@ -190,13 +201,6 @@ impl Application {
             }
             None => None,
         };
-        let machine_tokens = clerk.clone().map(|client| {
-            Arc::new(MachineTokens::new(
-                client,
-                MachineTokenSettings::default(),
-                Arc::clone(&clock),
-            ))
-        });
         let users = clerk.map(|client| {
             let cache = UserCache::new(client, UserCacheSettings::default());
             Arc::new(match &redis {

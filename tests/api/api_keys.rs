@@ -99,6 +99,10 @@ async fn a_user_creates_a_key_uses_it_lists_it_and_revokes_it() {
     );
     let reply = as_bearer(&app, &alice, "{ apiKeys { id } }").await;
     assert_eq!(reply.body["data"]["apiKeys"], json!([]));
+    // Refused at once, although it was verified (and cached) moments ago.
+    as_bearer(&app, &secret, "{ viewer { subject } }")
+        .await
+        .assert_refused("machine_token_invalid");
 }
 
 #[tokio::test]
