@@ -1,5 +1,6 @@
 //! clerk-graphql: a GraphQL API server for apps whose users sign in with Clerk.
 
+pub mod api_keys;
 pub mod auth;
 pub mod authz;
 pub mod clerk;

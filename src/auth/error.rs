@@ -25,13 +25,18 @@ pub enum AuthFailure {
     SessionRevoked,
     /// `exp - iat` is longer than `CLERK_MAX_TOKEN_LIFETIME_SECS`.
     LifetimeTooLong,
+    /// An opaque machine token Clerk does not know, or says is revoked or expired.
+    MachineTokenInvalid,
+    /// Clerk could not verify an opaque machine token (down, rate-limiting, or refusing our
+    /// secret key): our fault, so 503.
+    ClerkUnavailable,
 }
 
 impl AuthFailure {
     /// Every failure. The fuzz and property tests check that each refusal they provoke is one of
     /// these, and the test below that each one's reason is documented: no client ever sees an
     /// undocumented reason.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Malformed,
         Self::InvalidAlgorithm,
         Self::TypeMismatch,
@@ -48,6 +53,8 @@ impl AuthFailure {
         Self::UnsupportedScheme,
         Self::SessionRevoked,
         Self::LifetimeTooLong,
+        Self::MachineTokenInvalid,
+        Self::ClerkUnavailable,
     ];
 
     pub fn reason(self) -> &'static str {
@@ -67,6 +74,8 @@ impl AuthFailure {
             Self::UnsupportedScheme => "unsupported_scheme",
             Self::SessionRevoked => "session_revoked",
             Self::LifetimeTooLong => "token_lifetime_too_long",
+            Self::MachineTokenInvalid => "machine_token_invalid",
+            Self::ClerkUnavailable => "clerk_unavailable",
         }
     }
 
@@ -105,13 +114,19 @@ impl AuthFailure {
             Self::LifetimeTooLong => {
                 "The session token lives longer than this server accepts (CLERK_MAX_TOKEN_LIFETIME_SECS)."
             }
+            Self::MachineTokenInvalid => {
+                "The machine token (API key, M2M or OAuth access token) is unknown, revoked or expired."
+            }
+            Self::ClerkUnavailable => {
+                "The machine token could not be verified with Clerk; try again shortly."
+            }
         }
     }
 
     /// True when the failure is the server's (a dependency is down), not the client's: answered
     /// with 503 instead of 401 so that frontends do not sign their users out.
     pub fn is_service_unavailable(self) -> bool {
-        self == Self::JwksUnavailable
+        matches!(self, Self::JwksUnavailable | Self::ClerkUnavailable)
     }
 }
 

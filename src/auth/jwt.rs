@@ -14,6 +14,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::AuthFailure;
+use crate::config::TokenKind;
 
 /// Clerk session tokens are around 1 KB; Clerk caps the cookie at 4 KB. Anything much larger is
 /// refused before any decoding work.
@@ -23,7 +24,7 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// it, so Clerk's SDK refuses it as a session token (SEC-340); so do we.
 const CAT_JWT_TEMPLATE: &str = "cl_B7d4PD222AAA";
 /// `cat` header of a machine-to-machine token.
-const CAT_M2M: &str = "cl_B7d4PD333AAA";
+pub const CAT_M2M: &str = "cl_B7d4PD333AAA";
 
 #[derive(Deserialize)]
 struct RawHeader {
@@ -45,6 +46,13 @@ pub struct ParsedToken<'a> {
 
 /// Checks 1 and 2 of ARCHITECTURE §4: shape, then header (`alg` allow-list, `typ`, `cat`).
 pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
+    parse_as(token, TokenKind::Session)
+}
+
+/// [`parse`] for a JWT of `kind`, whose header says what it is: a session token has no `cat` of
+/// a template or M2M token and `typ` absent or `JWT`; an M2M token the M2M `cat` (or none) and
+/// the same `typ`; an OAuth access token `typ` `at+jwt` (RFC 9068). An API key is never a JWT.
+pub fn parse_as(token: &str, kind: TokenKind) -> Result<ParsedToken<'_>, AuthFailure> {
     if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
         return Err(AuthFailure::Malformed);
     }
@@ -77,10 +85,16 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
         Some("RS512") => Algorithm::RS512,
         _ => return Err(AuthFailure::InvalidAlgorithm),
     };
-    if header.typ.as_deref().is_some_and(|typ| typ != "JWT") {
-        return Err(AuthFailure::TypeMismatch);
-    }
-    if matches!(header.cat.as_deref(), Some(CAT_JWT_TEMPLATE | CAT_M2M)) {
+    let plain_typ = header.typ.as_deref().is_none_or(|typ| typ == "JWT");
+    let access_token_typ = matches!(header.typ.as_deref(), Some("at+jwt" | "application/at+jwt"));
+    let cat = header.cat.as_deref();
+    let header_fits = match kind {
+        TokenKind::Session => plain_typ && !matches!(cat, Some(CAT_JWT_TEMPLATE | CAT_M2M)),
+        TokenKind::M2m => plain_typ && cat.is_none_or(|cat| cat == CAT_M2M),
+        TokenKind::OAuth => access_token_typ && !matches!(cat, Some(CAT_JWT_TEMPLATE | CAT_M2M)),
+        TokenKind::ApiKey => false,
+    };
+    if !header_fits {
         return Err(AuthFailure::TypeMismatch);
     }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
@@ -94,7 +108,7 @@ pub fn parse(token: &str) -> Result<ParsedToken<'_>, AuthFailure> {
 }
 
 /// A base64url part that holds one JSON object, with no member name twice at any depth.
-fn decode_object(part: &str) -> Result<Map<String, Value>, AuthFailure> {
+pub fn decode_object(part: &str) -> Result<Map<String, Value>, AuthFailure> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AuthFailure::Malformed)?;

@@ -36,6 +36,8 @@ pub struct ClaimRules {
     /// The longest lifetime (`exp - iat`) accepted: revocations are kept this long (see
     /// `auth::revocation`), so a longer-lived token could outlive its session's revocation.
     pub max_token_lifetime: Duration,
+    /// This server's machine id (`CLERK_MACHINE_ID`): an M2M JWT must name it in `aud`.
+    pub machine_id: Option<String>,
 }
 
 impl Default for ClaimRules {
@@ -48,6 +50,7 @@ impl Default for ClaimRules {
             clock_skew: Duration::from_secs(5),
             verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
             max_token_lifetime: crate::config::DEFAULT_MAX_TOKEN_LIFETIME,
+            machine_id: None,
         }
     }
 }
@@ -61,6 +64,7 @@ impl ClaimRules {
             clock_skew: clerk.clock_skew,
             verified_cache_capacity: verified_cache::DEFAULT_CAPACITY,
             max_token_lifetime: clerk.max_token_lifetime,
+            machine_id: clerk.machine_id.clone(),
         }
     }
 
@@ -72,7 +76,7 @@ impl ClaimRules {
 
 pub struct Verifier {
     keys: KeySource,
-    rules: ClaimRules,
+    pub(super) rules: ClaimRules,
     clock: Arc<dyn Clock>,
     cache: Option<VerifiedCache>,
     revocations: Revocations,
@@ -193,7 +197,16 @@ impl Verifier {
     async fn verify_fully(&self, token: &str) -> Result<(Verified, TokenTimes), AuthFailure> {
         // 1-2: shape and header.
         let parsed = jwt::parse(token)?;
+        self.check_signature(&parsed).await?;
+        self.check_claims(&parsed.claims)
+    }
 
+    /// Check 3: the key by kid, then the signature. Shared with machine JWTs, which Clerk signs
+    /// with the same instance keys (`auth::machine_jwt`).
+    pub(super) async fn check_signature(
+        &self,
+        parsed: &jwt::ParsedToken<'_>,
+    ) -> Result<(), AuthFailure> {
         // 3: key by kid, then the signature, with the algorithm pinned by our allow-list (and
         // by the JWK when it names one).
         let key = self.keys.key_for(parsed.kid.as_deref()).await?;
@@ -213,12 +226,11 @@ impl Verifier {
         if !valid {
             return Err(AuthFailure::InvalidSignature);
         }
-
-        self.check_claims(&parsed.claims)
+        Ok(())
     }
 
     /// The clock in milliseconds, and the skew in milliseconds.
-    fn now_and_skew(&self) -> (f64, f64) {
+    pub(super) fn now_and_skew(&self) -> (f64, f64) {
         (
             self.clock.now_millis() as f64,
             self.rules.clock_skew.as_millis() as f64,
@@ -307,7 +319,10 @@ impl Verifier {
 }
 
 /// A NumericDate claim: absent is `None`, present but not a number is malformed.
-fn numeric_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, AuthFailure> {
+pub(super) fn numeric_claim(
+    claims: &Map<String, Value>,
+    name: &str,
+) -> Result<Option<f64>, AuthFailure> {
     match claims.get(name) {
         None => Ok(None),
         Some(value) => value

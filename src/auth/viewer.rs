@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::org_permissions;
+use crate::config::TokenKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Viewer {
@@ -20,8 +21,15 @@ pub struct Viewer {
     pub features: Vec<String>,
     /// Every claim that is not one of Clerk's own (e.g. `metadata` from a customised token).
     pub custom_claims: Map<String, Value>,
-    /// `exp`, in Unix seconds.
+    /// `exp`, in Unix seconds (`i64::MAX` for an API key that never expires).
     pub expires_at: i64,
+    /// What authenticated the request: a user session, or a machine caller (ARCHITECTURE §4).
+    /// For a machine, `user_id` holds the token's subject (`user_…`, `org_…` or `mch_…`).
+    pub kind: TokenKind,
+    /// The scopes a machine token grants; sessions carry none.
+    pub scopes: Vec<String>,
+    /// The OAuth application acting for the user (OAuth access tokens only).
+    pub client_id: Option<String>,
 }
 
 /// What a valid token means.
@@ -103,7 +111,39 @@ impl Viewer {
             features,
             custom_claims,
             expires_at,
+            kind: TokenKind::Session,
+            scopes: Vec::new(),
+            client_id: None,
         }
+    }
+
+    /// A machine caller whose token Clerk (or the instance's keys) vouched for. It has no
+    /// session, organisation, plan or features: `@role` and `@permission` refuse it.
+    pub fn machine(
+        kind: TokenKind,
+        subject: String,
+        scopes: Vec<String>,
+        client_id: Option<String>,
+        claims: Map<String, Value>,
+        expires_at: i64,
+    ) -> Self {
+        Viewer {
+            user_id: subject,
+            session_id: None,
+            org: None,
+            actor: None,
+            plan: None,
+            features: Vec::new(),
+            custom_claims: claims,
+            expires_at,
+            kind,
+            scopes,
+            client_id,
+        }
+    }
+
+    pub fn is_session(&self) -> bool {
+        self.kind == TokenKind::Session
     }
 
     /// The value at a dot path inside the custom claims, e.g. `metadata.role`.

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::Requirement;
 use crate::auth::Viewer;
+use crate::config::TokenKind;
 
 /// Clerk could not tell us the user's app role (down, slow or rate-limiting).
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,34 @@ pub async fn evaluate(
     };
     for requirement in required {
         match requirement {
-            Requirement::Authenticated | Requirement::OwnerOrRole(_) => {}
+            Requirement::Authenticated(accepts) => {
+                if !accepts.contains(&viewer.kind) {
+                    return Err(Denial::Forbidden(format!(
+                        "does not accept {} callers",
+                        viewer.kind
+                    )));
+                }
+            }
+            Requirement::Scope(name) => {
+                if !viewer.scopes.iter().any(|scope| scope == name) {
+                    return Err(Denial::Forbidden(format!("requires the scope `{name}`")));
+                }
+            }
+            // Roles and permissions belong to users in sessions: a machine token carries no
+            // organisation role or permissions, and claims on an API key are not roles
+            // (ARCHITECTURE §5). A user's own API key may read that user's own rows (the owner
+            // half of `@ownerOrRole`), never as a role holder.
+            Requirement::Role(_) | Requirement::Permission(_) if !viewer.is_session() => {
+                return Err(Denial::Forbidden("requires a user session".to_string()));
+            }
+            Requirement::OwnerOrRole(_)
+                if !matches!(viewer.kind, TokenKind::Session | TokenKind::ApiKey) =>
+            {
+                return Err(Denial::Forbidden(
+                    "requires a user session or the user's API key".to_string(),
+                ));
+            }
+            Requirement::OwnerOrRole(_) => {}
             Requirement::Role(name) => {
                 if !holds_role(viewer, name, role_claim, roles).await? {
                     return Err(Denial::Forbidden(format!(
@@ -128,6 +156,9 @@ async fn holds_role(
     role_claim: &str,
     roles: Option<&dyn AppRoleSource>,
 ) -> Result<bool, Denial> {
+    if !viewer.is_session() {
+        return Ok(false);
+    }
     if name.starts_with("org:") {
         let role = viewer.org.as_ref().and_then(|org| org.role.as_deref());
         return Ok(role == Some(name));
@@ -154,5 +185,183 @@ async fn has_app_role(
             },
             None => Ok(false),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The machine rules through a schema of their own: `@scope` and `@auth(accepts:)` reached
+    //! directly, through an alias, a fragment and an interface (where a field requires what it
+    //! requires on every implementor).
+
+    use std::sync::Arc;
+
+    use async_graphql::extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+    };
+    use async_graphql::{
+        EmptyMutation, EmptySubscription, Interface, Request, Schema, SimpleObject,
+    };
+    use serde_json::{Map, Value, json};
+
+    use crate::auth::Viewer;
+    use crate::authz::Authorization;
+    use crate::authz::directives::{ViewerKind, auth, scope};
+    use crate::config::TokenKind;
+
+    /// Scoped: machines granting `status:read`.
+    #[derive(SimpleObject)]
+    #[graphql(directive = scope::apply("status:read".into()))]
+    struct Gauge {
+        level: i32,
+    }
+
+    /// Open to M2M and API keys, not to sessions.
+    #[derive(SimpleObject)]
+    #[graphql(directive = auth::apply(Some(vec![ViewerKind::M2m, ViewerKind::ApiKey])))]
+    struct Meter {
+        level: i32,
+    }
+
+    #[derive(Interface)]
+    #[graphql(field(name = "level", ty = "&i32"))]
+    enum Reading {
+        Gauge(Gauge),
+        Meter(Meter),
+    }
+
+    struct Query;
+
+    #[async_graphql::Object]
+    impl Query {
+        async fn gauge(&self) -> Option<Gauge> {
+            Some(Gauge { level: 1 })
+        }
+
+        async fn meter(&self) -> Option<Meter> {
+            Some(Meter { level: 2 })
+        }
+
+        async fn reading(&self) -> Option<Reading> {
+            Some(Reading::Meter(Meter { level: 3 }))
+        }
+    }
+
+    struct Enforce;
+
+    impl ExtensionFactory for Enforce {
+        fn create(&self) -> Arc<dyn Extension> {
+            Arc::new(Enforcer(Authorization::new("metadata.role")))
+        }
+    }
+
+    struct Enforcer(Authorization);
+
+    #[async_graphql::async_trait::async_trait]
+    impl Extension for Enforcer {
+        async fn resolve(
+            &self,
+            ctx: &ExtensionContext<'_>,
+            info: ResolveInfo<'_>,
+            next: NextResolve<'_>,
+        ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+            self.0.resolve(ctx, info, next).await
+        }
+    }
+
+    fn machine(kind: TokenKind, scopes: &[&str]) -> Arc<Viewer> {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        Arc::new(Viewer::machine(
+            kind,
+            "mch_1".into(),
+            scopes,
+            None,
+            Map::new(),
+            i64::MAX,
+        ))
+    }
+
+    fn session() -> Arc<Viewer> {
+        Arc::new(Viewer::from_verified_claims(
+            "user_1".into(),
+            i64::MAX,
+            &Map::new(),
+        ))
+    }
+
+    /// `data` and the codes of the errors.
+    async fn run(query: &str, viewer: Option<Arc<Viewer>>) -> (Value, Vec<Value>) {
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(Enforce)
+            .finish();
+        let mut request = Request::new(query);
+        if let Some(viewer) = viewer {
+            request = request.data(viewer);
+        }
+        let response = serde_json::to_value(schema.execute(request).await).unwrap();
+        let codes = response["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["extensions"]["code"].clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (response["data"].clone(), codes)
+    }
+
+    #[tokio::test]
+    async fn scope_through_alias_and_fragment() {
+        let query = "{ g: gauge { ...G } } fragment G on Gauge { l: level }";
+        let granted = machine(TokenKind::M2m, &["status:read"]);
+        assert_eq!(
+            run(query, Some(granted)).await,
+            (json!({"g": {"l": 1}}), vec![])
+        );
+        for viewer in [machine(TokenKind::ApiKey, &["other"]), session()] {
+            let (data, codes) = run(query, Some(viewer)).await;
+            assert_eq!(
+                (data["g"].clone(), codes),
+                (Value::Null, vec![json!("FORBIDDEN")])
+            );
+        }
+        let (_, codes) = run(query, None).await;
+        assert_eq!(codes, vec![json!("UNAUTHENTICATED")]);
+    }
+
+    #[tokio::test]
+    async fn accepts_lists_the_kinds_admitted() {
+        let query = "{ meter { level } }";
+        for kind in [TokenKind::M2m, TokenKind::ApiKey] {
+            let (data, codes) = run(query, Some(machine(kind, &[]))).await;
+            assert_eq!((data, codes), (json!({"meter": {"level": 2}}), vec![]));
+        }
+        for viewer in [machine(TokenKind::OAuth, &["status:read"]), session()] {
+            let (data, codes) = run(query, Some(viewer)).await;
+            assert_eq!(
+                (data["meter"].clone(), codes),
+                (Value::Null, vec![json!("FORBIDDEN")])
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interface_field_requires_what_every_implementor_requires() {
+        // `reading` is a Meter at run time, but `Reading.level` requires Gauge's scope too.
+        let query = "{ reading { level } }";
+        let meter_only = machine(TokenKind::M2m, &[]);
+        let (data, codes) = run(query, Some(meter_only)).await;
+        assert_eq!(data["reading"]["level"], Value::Null);
+        assert_eq!(codes, vec![json!("FORBIDDEN")]);
+        let both = machine(TokenKind::M2m, &["status:read"]);
+        assert_eq!(
+            run(query, Some(both)).await,
+            (json!({"reading": {"level": 3}}), vec![])
+        );
+        // Through an inline fragment on the concrete type, only Meter's mark applies.
+        let query = "{ reading { ... on Meter { level } } }";
+        let (data, codes) = run(query, Some(machine(TokenKind::ApiKey, &[]))).await;
+        assert_eq!((data, codes), (json!({"reading": {"level": 3}}), vec![]));
     }
 }

@@ -6,9 +6,15 @@ use async_graphql::Value;
 use async_graphql::registry::{MetaDirectiveInvocation, MetaType, MetaTypeName, Registry};
 use foldhash::HashMap;
 
+use crate::config::TokenKind;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requirement {
-    Authenticated,
+    /// `@auth`: signed in with one of these kinds of token (a user session unless `accepts`
+    /// says otherwise).
+    Authenticated(Vec<TokenKind>),
+    /// `@scope(name)`: a machine token granting this scope.
+    Scope(String),
     Role(String),
     Permission(String),
     /// `@ownerOrRole(role)`: signed in, and either the owner of the row or a holder of the role.
@@ -132,7 +138,8 @@ fn collect(required: &mut Vec<Requirement>, invocations: &[MetaDirectiveInvocati
             ),
         };
         let requirement = match invocation.name.as_str() {
-            "auth" => Requirement::Authenticated,
+            "auth" => Requirement::Authenticated(accepted_kinds(invocation)),
+            "scope" => Requirement::Scope(string_arg("name")),
             "role" => Requirement::Role(string_arg("name")),
             "permission" => Requirement::Permission(string_arg("name")),
             "ownerOrRole" => Requirement::OwnerOrRole(string_arg("role")),
@@ -142,4 +149,27 @@ fn collect(required: &mut Vec<Requirement>, invocations: &[MetaDirectiveInvocati
             required.push(requirement);
         }
     }
+}
+
+/// `@auth(accepts: [...])`'s kinds; without `accepts`, a user session.
+fn accepted_kinds(invocation: &MetaDirectiveInvocation) -> Vec<TokenKind> {
+    let Some(accepts) = invocation.args.get("accepts") else {
+        return vec![TokenKind::Session];
+    };
+    let Value::List(items) = accepts else {
+        panic!("@auth needs a list `accepts`, got {accepts:?}");
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::Enum(name) => match name.as_str() {
+                "SESSION" => TokenKind::Session,
+                "API_KEY" => TokenKind::ApiKey,
+                "M2M" => TokenKind::M2m,
+                "OAUTH" => TokenKind::OAuth,
+                other => panic!("@auth(accepts:) names an unknown kind {other}"),
+            },
+            other => panic!("@auth(accepts:) needs ViewerKind values, got {other:?}"),
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use rand::Rng;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -238,7 +238,13 @@ impl ClerkClient {
             .map_err(|e| ClerkError::Unexpected(format!("CLERK_API_URL is not a URL: {e}")))
     }
 
-    fn deadline(&self) -> Instant {
+    /// `{CLERK_API_URL}{path}`; `path` starts with `/`.
+    pub(super) fn endpoint(&self, path: &str) -> Result<Url, ClerkError> {
+        Url::parse(&format!("{}{path}", self.api_url))
+            .map_err(|e| ClerkError::Unexpected(format!("CLERK_API_URL is not a URL: {e}")))
+    }
+
+    pub(super) fn deadline(&self) -> Instant {
         Instant::now() + self.settings.request_budget
     }
 
@@ -250,10 +256,21 @@ impl ClerkClient {
         url: Url,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
+        self.call_json(operation, &Call::get(url), deadline).await
+    }
+
+    /// One logical call with retries, bounded by `deadline`. `Ok(None)` is a 404 that means
+    /// "no such thing" (see [`Call::any_404_is_absent`]).
+    pub(super) async fn call_json<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        call: &Call,
+        deadline: Instant,
+    ) -> Result<Option<T>, ClerkError> {
         let max_attempts = self.settings.max_attempts.max(1);
         let mut attempt = 1;
         let error = loop {
-            let failure = match self.attempt(&url, deadline).await {
+            let failure = match self.attempt(call, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
@@ -304,20 +321,21 @@ impl ClerkClient {
     /// One HTTP exchange, body included, cut short at the deadline.
     async fn attempt<T: DeserializeOwned>(
         &self,
-        url: &Url,
+        call: &Call,
         deadline: Instant,
     ) -> Result<Option<T>, AttemptError> {
         let Some(authorization) = &self.authorization else {
             return Err(AttemptError::Fatal(ClerkError::Unauthorized));
         };
         let exchange = async {
-            let response = self
+            let mut request = self
                 .http
-                .get(url.clone())
-                .header(AUTHORIZATION, authorization.clone())
-                .send()
-                .await
-                .map_err(transport_error)?;
+                .request(call.method.clone(), call.url.clone())
+                .header(AUTHORIZATION, authorization.clone());
+            if let Some(body) = &call.body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(transport_error)?;
             let status = response.status();
             if status.is_success() {
                 let body = response.bytes().await.map_err(transport_error)?;
@@ -341,7 +359,7 @@ impl ClerkClient {
                     // A 404 is "no such user" only when Clerk says so: a 404 from a proxy or a
                     // wrong CLERK_API_URL must not pass for every user having been deleted.
                     if status == StatusCode::NOT_FOUND
-                        && code.as_deref() == Some("resource_not_found")
+                        && (call.any_404_is_absent || code.as_deref() == Some("resource_not_found"))
                     {
                         return Ok(None);
                     }
@@ -367,6 +385,53 @@ impl ClerkClient {
         self.settings
             .retry_base_delay
             .mul_f64(factor * 2f64.powi(exponent))
+    }
+}
+
+/// One HTTP request of a logical call, repeated as is by the retries.
+pub(super) struct Call {
+    method: Method,
+    url: Url,
+    /// A JSON body (which may hold a token: never logged).
+    body: Option<serde_json::Value>,
+    /// Whether every 404 means "no such thing". The users endpoints want Clerk's own
+    /// `resource_not_found` code, so that a wrong `CLERK_API_URL` is not taken for deleted
+    /// users; the token verify endpoints answer a bare 404 for an unknown, revoked or expired
+    /// token.
+    any_404_is_absent: bool,
+}
+
+impl Call {
+    fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            body: None,
+            any_404_is_absent: false,
+        }
+    }
+
+    pub(super) fn get_from(url: Url) -> Self {
+        Self::get(url)
+    }
+
+    /// A POST whose 404 means "no such thing" only with Clerk's `resource_not_found`.
+    pub(super) fn post(url: Url, body: serde_json::Value) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            body: Some(body),
+            any_404_is_absent: false,
+        }
+    }
+
+    pub(super) fn verify(url: Url, body: serde_json::Value) -> Self {
+        Self {
+            method: Method::POST,
+            url,
+            body: Some(body),
+            any_404_is_absent: true,
+        }
     }
 }
 

@@ -13,16 +13,20 @@
 //!
 //! [`ClerkError::is_unavailable`] tells resolvers when to answer `SERVICE_UNAVAILABLE`.
 
+mod api_keys;
 mod cache;
 mod client;
 pub mod invalidations;
 mod loader;
+mod machine_tokens;
 mod user;
 
+pub use api_keys::{ApiKey, CreatedApiKey, MAX_KEYS_LISTED, NewApiKey};
 pub use cache::{UserCache, UserCacheSettings};
 pub use client::{
     ClerkClient, ClerkClientSettings, ClerkError, MAX_IDS_PER_CALL, MAX_LIST_LIMIT,
     is_plausible_user_id,
 };
 pub use loader::{ClerkUserLoader, MAX_BATCH_SIZE, load_user, request_loader};
+pub use machine_tokens::MachineToken;
 pub use user::{ClerkUser, EmailAddress};

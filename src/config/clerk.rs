@@ -5,6 +5,7 @@ use std::time::Duration;
 use clap::builder::TypedValueParser as _;
 
 use super::Secret;
+use super::accepted_tokens::AcceptedTokens;
 use super::values::{self, Whole};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -55,6 +56,19 @@ pub struct ClerkConfig {
     #[arg(long, env = "CLERK_ROLE_CLAIM", default_value = "metadata.role",
         value_parser = values::dot_path)]
     pub role_claim: String,
+    /// Kinds of token accepted, comma-separated: `session_token`, `api_key`, `m2m_token`,
+    /// `oauth_token`, or `any`. Machine tokens are read from `Authorization` only.
+    #[arg(long, env = "CLERK_ACCEPTED_TOKENS", default_value = "session_token",
+        value_parser = AcceptedTokens::parse)]
+    pub accepted_tokens: AcceptedTokens,
+    /// This server's machine id (`mch_…`, Dashboard → Machines): an M2M token in JWT form must
+    /// name it in `aud`. Without it, M2M JWTs are refused (`token_invalid_audience`).
+    #[arg(long, env = "CLERK_MACHINE_ID", value_parser = values::machine_id)]
+    pub machine_id: Option<String>,
+    /// Comma-separated scopes users may grant the API keys they create through GraphQL
+    /// (`createApiKey`); empty: keys without scopes only.
+    #[arg(long, env = "API_KEY_ALLOWED_SCOPES", default_value = "", value_parser = values::list)]
+    pub api_key_allowed_scopes: std::vec::Vec<String>,
     /// `whsec_…`, several separated by spaces during rotation (alias `CLERK_WEBHOOK_SECRET`).
     #[arg(long, env = "CLERK_WEBHOOK_SIGNING_SECRET", default_value = "",
         value_parser = values::webhook_secrets)]

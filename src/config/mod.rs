@@ -7,6 +7,7 @@
 //! at once, each line naming its variable, so that a misconfigured deployment fails fast with an
 //! actionable message instead of a panic or a server that refuses every token later.
 
+mod accepted_tokens;
 mod clerk;
 mod environment;
 mod limits;
@@ -20,6 +21,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+pub use accepted_tokens::{AcceptedTokens, TokenKind};
 pub use clerk::{ClerkConfig, DEFAULT_MAX_TOKEN_LIFETIME, JwksSettings, KeySourceKind};
 pub use limits::{GraphqlLimits, HttpLimits, RateLimitConfig, RetentionSettings, WebSocketLimits};
 pub use publishable_key::frontend_api_from_publishable_key;

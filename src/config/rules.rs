@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::limits::CONNECTIONS;
 use super::values;
 use super::{
-    AppEnv, Config, KeySourceKind, LogFormat, Secret, TrustedDocumentsMode,
+    AppEnv, Config, KeySourceKind, LogFormat, Secret, TokenKind, TrustedDocumentsMode,
     frontend_api_from_publishable_key,
 };
 
@@ -73,6 +73,15 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
         problems.push(
             "tokens are verified against an exact issuer: set CLERK_PUBLISHABLE_KEY (the issuer \
              is derived from it) or CLERK_ISSUER (e.g. https://your-app.clerk.accounts.dev)"
+                .into(),
+        );
+    }
+    // Opaque API keys can only be verified by asking Clerk. (M2M and OAuth tokens may be JWTs,
+    // verified with the keys, so they need no secret of their own.)
+    if clerk.accepted_tokens.accepts(TokenKind::ApiKey) && clerk.secret_key.is_none() {
+        problems.push(
+            "CLERK_ACCEPTED_TOKENS: API keys are verified by Clerk's Backend API: set \
+             CLERK_SECRET_KEY, or remove api_key"
                 .into(),
         );
     }

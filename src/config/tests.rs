@@ -522,3 +522,37 @@ fn trusted_documents_default_by_environment_and_refuse_enforce_without_a_manifes
         "{err}"
     );
 }
+
+#[test]
+fn accepted_tokens_default_to_sessions_and_api_keys_need_the_secret_key() {
+    let config = parse(&[]).unwrap();
+    assert!(config.clerk.accepted_tokens.accepts(TokenKind::Session));
+    assert!(!config.clerk.accepted_tokens.accepts(TokenKind::ApiKey));
+    let err = parse(&[("CLERK_ACCEPTED_TOKENS", "session_token,api_key")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CLERK_ACCEPTED_TOKENS") && err.contains("CLERK_SECRET_KEY"),
+        "{err}"
+    );
+    let err = parse(&[("CLERK_ACCEPTED_TOKENS", "sessions")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CLERK_ACCEPTED_TOKENS") && err.contains("`sessions`"),
+        "{err}"
+    );
+    let err = parse(&[("CLERK_MACHINE_ID", "user_1")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CLERK_MACHINE_ID"), "{err}");
+    let config = parse(&[
+        ("CLERK_ACCEPTED_TOKENS", "any"),
+        ("CLERK_SECRET_KEY", "sk_test_x"),
+        ("CLERK_ISSUER", "https://x.clerk.accounts.dev"),
+        ("CLERK_MACHINE_ID", "mch_abc123"),
+    ])
+    .unwrap();
+    assert!(config.clerk.accepted_tokens.accepts(TokenKind::OAuth));
+    assert_eq!(config.clerk.machine_id.as_deref(), Some("mch_abc123"));
+}

@@ -150,6 +150,15 @@ pub fn list(v: &str) -> Result<Vec<String>, String> {
     Ok(split_list(v, ','))
 }
 
+/// A Clerk machine id, `mch_` and letters or digits.
+pub fn machine_id(v: &str) -> Result<String, String> {
+    let rest = v.strip_prefix("mch_").unwrap_or_default();
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("expected a machine id such as mch_2abc… (Dashboard → Machines)".into());
+    }
+    Ok(v.to_string())
+}
+
 /// A comma-separated list of origins (`scheme://host[:port]`, no path, no trailing slash): what
 /// browsers send in `Origin` and Clerk puts in `azp`.
 pub fn origins(v: &str) -> Result<Vec<String>, String> {

@@ -1,6 +1,7 @@
 //! Authenticating a request once, before GraphQL runs: the axum middleware for HTTP, and the
 //! same rules for a WebSocket's `connection_init` and token refresh.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -8,9 +9,13 @@ use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::token::TokenSource;
+use crate::auth::machine_tokens::MachineTokens;
+use crate::auth::token::{TokenCarrier, TokenSource};
+use crate::auth::token_kind::{self, Detected};
 use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
+use crate::config::{AcceptedTokens, TokenKind};
 use crate::http::error::ApiError;
+use crate::rate_limit::{ClientIp, RateLimiter};
 
 /// Request extension: the viewer, or `None` for an anonymous request.
 #[derive(Debug, Clone, Default)]
@@ -21,25 +26,111 @@ pub struct Authentication(pub Option<Arc<Viewer>>);
 pub struct Authenticator {
     pub tokens: TokenSource,
     pub verifier: Arc<Verifier>,
+    /// `CLERK_ACCEPTED_TOKENS`.
+    pub accepted: AcceptedTokens,
+    /// Verifies opaque machine tokens; `None` without `CLERK_SECRET_KEY` (they are refused then).
+    pub machine_tokens: Option<Arc<MachineTokens>>,
+    /// Whose lockout stops new opaque tokens before they cost a Clerk call.
+    pub rate_limits: Arc<RateLimiter>,
 }
 
 impl Authenticator {
-    /// The viewer the headers authenticate: `Ok(None)` when they carry no token (or a pending
-    /// session's, which Clerk treats as signed out), `Err` when the token presented was refused.
+    /// The viewer an HTTP request's headers authenticate: `Ok(None)` when they carry no token (or
+    /// a pending session's, which Clerk treats as signed out), `Err` when the token presented was
+    /// refused. Any kind of `CLERK_ACCEPTED_TOKENS` is verified; the kind is told from the
+    /// token's shape first, so that a kind not accepted costs no key lookup and no Clerk call.
+    ///
+    /// `client` is the address the rate limits count (`None` when they do not run): while it
+    /// is locked out, an opaque token this server has not verified lately is refused with the
+    /// lockout's 429 before Clerk is asked (`rate_limit`).
     pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Option<Arc<Viewer>>, ApiError> {
+        let Some((token, carrier)) = self.tokens.extract(headers)? else {
+            return Ok(None);
+        };
+        let detected = token_kind::detect(token);
+        let admitted = self.admit(detected, carrier);
+        if admitted.is_ok()
+            && detected.opaque
+            && let (Some(ip), Some(machine_tokens)) = (client, &self.machine_tokens)
+            && !machine_tokens.is_known(token)
+        {
+            self.rate_limits.admit_new_opaque_token(ip).await?;
+        }
+        let verified = match admitted {
+            Err(failure) => Err(failure),
+            Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
+            Ok(()) => self.verify_machine(detected, token).await.map(Some),
+        };
+        match verified {
+            Err(failure) if detected.kind == TokenKind::Session => {
+                tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
+            }
+            Err(failure) => {
+                let kind = detected.kind.name();
+                tracing::info!(
+                    reason = failure.reason(),
+                    kind,
+                    ?carrier,
+                    "machine token refused"
+                );
+            }
+            Ok(_) => {}
+        }
+        Ok(verified?)
+    }
+
+    /// A WebSocket's credentials: session tokens only. A socket carries one user session for its
+    /// whole life, renewed by fresh tokens of the same session (ARCHITECTURE §4); machine callers
+    /// use HTTP.
+    pub async fn authenticate_session(
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
         let Some((token, carrier)) = self.tokens.extract(headers)? else {
             return Ok(None);
         };
-        match self.verifier.verify(token).await {
-            Ok(Verified::SignedIn(viewer)) => Ok(Some(viewer)),
-            Ok(Verified::Pending) => Ok(None),
-            Err(failure) => {
-                tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
-                Err(failure)
-            }
+        if token_kind::detect(token).kind != TokenKind::Session {
+            return Err(AuthFailure::TypeMismatch);
+        }
+        let verified = self.verify_session(token).await;
+        if let Err(failure) = verified {
+            tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
+        }
+        verified
+    }
+
+    /// Whether a token of this kind may be verified at all: its kind accepted, and a machine
+    /// token only from `Authorization` (a cookie is a browser's, and carries sessions only).
+    fn admit(&self, detected: Detected, carrier: TokenCarrier) -> Result<(), AuthFailure> {
+        let from_cookie = carrier == TokenCarrier::Cookie && detected.kind != TokenKind::Session;
+        if from_cookie || !self.accepted.accepts(detected.kind) {
+            return Err(AuthFailure::TypeMismatch);
+        }
+        Ok(())
+    }
+
+    async fn verify_session(&self, token: &str) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        match self.verifier.verify(token).await? {
+            Verified::SignedIn(viewer) => Ok(Some(viewer)),
+            Verified::Pending => Ok(None),
+        }
+    }
+
+    async fn verify_machine(
+        &self,
+        detected: Detected,
+        token: &str,
+    ) -> Result<Arc<Viewer>, AuthFailure> {
+        if !detected.opaque {
+            return self.verifier.verify_machine_jwt(detected.kind, token).await;
+        }
+        match &self.machine_tokens {
+            Some(machine_tokens) => machine_tokens.verify(detected.kind, token).await,
+            None => Err(AuthFailure::ClerkUnavailable),
         }
     }
 }
@@ -49,7 +140,11 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match authenticator.authenticate(request.headers()).await {
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map(|ClientIp(ip)| *ip);
+    match authenticator.authenticate(request.headers(), client).await {
         Ok(viewer) => {
             if let Some(viewer) = &viewer {
                 tracing::Span::current().record("user_id", viewer.user_id.as_str());
@@ -57,6 +152,6 @@ pub async fn authenticate(
             request.extensions_mut().insert(Authentication(viewer));
             next.run(request).await
         }
-        Err(failure) => ApiError::Authentication(failure).into_response(),
+        Err(error) => error.into_response(),
     }
 }

@@ -47,6 +47,12 @@ pub enum ApiError {
     RateLimited { limit: Limit, retry_after_secs: u64 },
 }
 
+impl From<AuthFailure> for ApiError {
+    fn from(failure: AuthFailure) -> Self {
+        ApiError::Authentication(failure)
+    }
+}
+
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
         ApiError::RateLimited {

@@ -288,7 +288,7 @@ pub struct PostMutation;
 #[Object]
 impl PostMutation {
     /// Writes a post as the signed-in user.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn create_post(&self, ctx: &Context<'_>, input: CreatePostInput) -> Result<PostObject> {
         let post = NewPost {
             title: rules::title(&input.title).map_err(invalid)?,
@@ -316,7 +316,7 @@ impl PostMutation {
 
     /// Changes a post: its author, or an `admin`. Unknown ids, and other users' drafts, are
     /// `NOT_FOUND`; someone else's published post is `FORBIDDEN`.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn update_post(
         &self,
         ctx: &Context<'_>,
@@ -354,7 +354,7 @@ impl PostMutation {
     }
 
     /// Deletes a post (its author, or an `admin`); answers its id.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let post = editable_post(ctx, &id).await?;
         if !store::delete(database(ctx)?, post.id)
@@ -428,7 +428,7 @@ impl PostSubscription {
     }
 
     /// Every change to the signed-in user's own posts.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn my_post_events(
         &self,
         ctx: &Context<'_>,

@@ -20,6 +20,10 @@
 //!   carry a valid signature of our Clerk instance, so they are stale tokens of real users (a
 //!   laptop waking up, a skewed clock), not guesses. What signed-out frontends send (an empty
 //!   `Authorization`, `Bearer null`, `Bearer undefined`) is no token at all (`auth::token`).
+//!   Unknown opaque machine tokens (`machine_token_invalid`) also count towards a stricter quota
+//!   ([`UNKNOWN_OPAQUE_TOKENS_PER_MINUTE`]), each having cost a Clerk call; while an address is
+//!   locked out, an opaque token not verified lately is refused before Clerk is asked
+//!   ([`RateLimiter::admit_new_opaque_token`]).
 //!   WebSocket `connection_init` failures count only from pages this server trusts (see
 //!   `websocket`): browsers apply no CORS to WebSockets, so any page could otherwise spend its
 //!   visitors' budget.
@@ -72,7 +76,15 @@ pub enum Key {
     Webhook(IpAddr),
     /// Invalid session tokens presented from an address.
     InvalidTokens(IpAddr),
+    /// Opaque machine tokens from an address that Clerk did not know: each cost a Clerk call.
+    UnknownOpaqueTokens(IpAddr),
 }
+
+/// Unknown opaque tokens (`ak_…`, `mt_…`, `oat_…`) per address and minute before a lockout,
+/// when lower than `AUTH_FAILURES_PER_MINUTE`: each one cost a call to Clerk's Backend API,
+/// whose rate limit (1,000 requests per 10 s) and bill the instance shares, so a spray of random
+/// keys is stopped after a handful instead of after a session-token guesser's allowance.
+pub const UNKNOWN_OPAQUE_TOKENS_PER_MINUTE: u32 = 5;
 
 /// `limit` requests per `period`, up to `limit` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,7 +187,7 @@ impl Limit {
                 "Too many webhook deliveries from this address; retry in {retry_after_secs} s."
             ),
             Self::Lockout => format!(
-                "Too many invalid session tokens from this address: it is refused for \
+                "Too many invalid tokens from this address: it is refused for \
                  {retry_after_secs} s."
             ),
         }
@@ -199,6 +211,7 @@ pub fn counts_as_invalid_token(failure: AuthFailure) -> bool {
             | AuthFailure::IatInTheFuture
             | AuthFailure::SessionRevoked
             | AuthFailure::LifetimeTooLong
+            | AuthFailure::ClerkUnavailable
     )
 }
 
@@ -221,6 +234,7 @@ pub struct RateLimiter {
     user: Option<Quota>,
     webhook: Option<Quota>,
     invalid_tokens: Option<Quota>,
+    unknown_opaque_tokens: Option<Quota>,
     lockout: LockoutPolicy,
     trusted_proxies: TrustedProxies,
     store: Arc<dyn RateLimitStore>,
@@ -258,6 +272,11 @@ impl RateLimiter {
             user: Quota::per_minute(config.user_per_minute),
             webhook: Quota::per_minute(config.webhook_per_minute),
             invalid_tokens: Quota::per_minute(config.auth_failures_per_minute),
+            unknown_opaque_tokens: Quota::per_minute(
+                config
+                    .auth_failures_per_minute
+                    .min(UNKNOWN_OPAQUE_TOKENS_PER_MINUTE),
+            ),
             lockout: LockoutPolicy {
                 base: config.lockout,
                 max: config.lockout_max,
@@ -299,6 +318,20 @@ impl RateLimiter {
         None
     }
 
+    /// Before Clerk is asked about an opaque machine token it was not asked about lately: refused
+    /// while the address is locked out, so that a spray of random tokens costs no Clerk call
+    /// once the lockout starts. Tokens already verified (cached) do not come here: they keep
+    /// working, as valid session tokens do.
+    pub async fn admit_new_opaque_token(&self, ip: IpAddr) -> Result<(), Refusal> {
+        if !self.enabled || self.invalid_tokens.is_none() {
+            return Ok(());
+        }
+        match self.store.locked_out(limited_address(ip)).await {
+            Some(left) => Err(refused(Limit::Lockout, left)),
+            None => Ok(()),
+        }
+    }
+
     /// After authentication: the signed-in user's quota.
     pub async fn check_user(&self, user_id: &str) -> Result<(), Refusal> {
         if !self.enabled {
@@ -326,10 +359,14 @@ impl RateLimiter {
             return None;
         }
         let address = limited_address(ip);
-        let exhausted = match self.store.check(&Key::InvalidTokens(address), quota).await {
-            Decision::Allow { remaining } => remaining == 0,
-            Decision::Deny { .. } => true,
-        };
+        let mut exhausted = self.exhausts(Key::InvalidTokens(address), quota).await;
+        if failure == AuthFailure::MachineTokenInvalid
+            && let Some(quota) = self.unknown_opaque_tokens
+        {
+            exhausted |= self
+                .exhausts(Key::UnknownOpaqueTokens(address), quota)
+                .await;
+        }
         if !exhausted {
             return None;
         }
@@ -343,6 +380,14 @@ impl RateLimiter {
             "too many invalid session tokens from this address: refused until the lockout ends"
         );
         Some(lockout)
+    }
+
+    /// Spends one of `key`'s quota: whether that was the last one (or there was none left).
+    async fn exhausts(&self, key: Key, quota: Quota) -> bool {
+        match self.store.check(&key, quota).await {
+            Decision::Allow { remaining } => remaining == 0,
+            Decision::Deny { .. } => true,
+        }
     }
 
     async fn spend(&self, key: Key, quota: Option<Quota>, limit: Limit) -> Result<(), Refusal> {

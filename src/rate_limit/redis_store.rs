@@ -178,6 +178,7 @@ fn key_name(key: &Key) -> String {
         Key::User(id) => format!("rl:user:{id}"),
         Key::Webhook(ip) => format!("rl:webhook:{ip}"),
         Key::InvalidTokens(ip) => format!("rl:invalid-tokens:{ip}"),
+        Key::UnknownOpaqueTokens(ip) => format!("rl:unknown-opaque-tokens:{ip}"),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use async_graphql::{ID, Interface, SimpleObject, Union};
 
-use crate::authz::directives::{auth, permission, role};
+use crate::authz::directives::{auth, permission, role, scope};
 
 /// Readable by anyone.
 #[derive(SimpleObject, Clone)]
@@ -14,7 +14,7 @@ pub struct PublicNote {
 
 /// Readable by any signed-in user (type-level `@auth`).
 #[derive(SimpleObject, Clone)]
-#[graphql(directive = auth::apply())]
+#[graphql(directive = auth::apply(None))]
 pub struct MemberNote {
     pub id: ID,
     pub text: String,
@@ -42,6 +42,17 @@ pub struct OrgAdminNote {
 pub struct BillingNote {
     pub id: ID,
     pub text: String,
+}
+
+/// The service's own state, for monitoring services: readable with a machine token granting
+/// `status:read` (type-level `@scope`); sessions carry no scopes.
+#[derive(SimpleObject, Clone)]
+#[graphql(directive = scope::apply("status:read".into()))]
+pub struct ServiceStatus {
+    /// This server's version.
+    pub version: String,
+    /// Whether the database answered a ping just now.
+    pub database_reachable: bool,
 }
 
 /// Through an interface, a field requires what it requires on *every* implementor.
@@ -98,7 +109,7 @@ pub struct ExampleMutation;
 #[async_graphql::Object]
 impl ExampleMutation {
     /// Echoes the message back with the caller's user id.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn echo(&self, ctx: &async_graphql::Context<'_>, message: String) -> String {
         let user = ctx
             .data_opt::<std::sync::Arc<crate::auth::Viewer>>()

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
+use crate::api_keys::ApiKeyManagement;
+use crate::api_keys::graphql::{ApiKeyMutation, ApiKeyQuery};
 use crate::authz::Authorization;
 use crate::config::{GraphqlLimits, TrustedDocumentsMode};
 use crate::graphql::RoleClaim;
@@ -26,10 +28,10 @@ use examples::ExampleMutation;
 use query::BaseQuery;
 
 #[derive(MergedObject, Default)]
-pub struct Query(BaseQuery, UserQuery, PostQuery);
+pub struct Query(BaseQuery, UserQuery, PostQuery, ApiKeyQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(PostMutation, ExampleMutation);
+pub struct Mutation(PostMutation, ExampleMutation, ApiKeyMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(UserSubscription, PostSubscription);
@@ -51,6 +53,9 @@ pub struct SchemaOptions {
     /// The safelist every request is checked against; its manifest is loaded once the schema
     /// exists, since it is validated against it.
     pub trusted_documents: Arc<TrustedDocuments>,
+    /// Clerk's API-key endpoints for `apiKeys` / `createApiKey` / `revokeApiKey`; `None`
+    /// without `CLERK_SECRET_KEY` (they answer `SERVICE_UNAVAILABLE`).
+    pub api_keys: Option<ApiKeyManagement>,
 }
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
@@ -74,6 +79,9 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
     if let Some(database) = options.database {
         builder = builder.data(database);
     }
+    if let Some(api_keys) = options.api_keys {
+        builder = builder.data(api_keys);
+    }
     if !options.introspection {
         // "Did you mean \"adminNote\"?" would name, to anyone who misspells a field, the
         // fields introspection hides. Kept in development, where they help.
@@ -92,6 +100,7 @@ pub fn sdl() -> String {
         relay: Relay::local(),
         limits: GraphqlLimits::default(),
         trusted_documents: Arc::new(TrustedDocuments::new(TrustedDocumentsMode::Off, true)),
+        api_keys: None,
     })
     .sdl()
 }

@@ -2,7 +2,11 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
 
-use super::examples::{AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, note};
+use sea_orm::DatabaseConnection;
+
+use super::examples::{
+    AdminNote, BillingNote, MemberNote, Node, Note, OrgAdminNote, ServiceStatus, note,
+};
 use super::viewer::ViewerObject;
 use crate::auth::Viewer;
 
@@ -22,6 +26,20 @@ impl BaseQuery {
     async fn viewer(&self, ctx: &Context<'_>) -> Option<ViewerObject> {
         ctx.data_opt::<Arc<Viewer>>()
             .map(|viewer| ViewerObject(Arc::clone(viewer)))
+    }
+
+    /// Example of `@scope`: for machine callers granted `status:read`. Nullable so that a
+    /// denial nulls this field only.
+    async fn service_status(&self, ctx: &Context<'_>) -> Option<ServiceStatus> {
+        let database = ctx.data_opt::<DatabaseConnection>();
+        let database_reachable = match database {
+            Some(database) => database.ping().await.is_ok(),
+            None => false,
+        };
+        Some(ServiceStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            database_reachable,
+        })
     }
 
     /// Example of a type-level `@auth`.

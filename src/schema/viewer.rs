@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Viewer;
 use crate::authz::AppRoleSource;
+use crate::authz::directives::ViewerKind;
 use crate::graphql::RoleClaim;
 use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
 use crate::graphql::errors;
@@ -14,9 +15,31 @@ pub struct ViewerObject(pub Arc<Viewer>);
 
 #[Object(name = "Viewer")]
 impl ViewerObject {
-    /// Clerk user id (`sub`), e.g. `user_2abc…`.
+    /// Clerk user id (`sub`), e.g. `user_2abc…`; for a machine caller, its subject (as
+    /// `subject`).
     async fn user_id(&self) -> &str {
         &self.0.user_id
+    }
+
+    /// What authenticated the request: a user session or a machine caller.
+    async fn kind(&self) -> ViewerKind {
+        self.0.kind.into()
+    }
+
+    /// Who the token speaks for: `user_…` (a session, a user's API key, an OAuth token),
+    /// `org_…` (an organisation's API key) or `mch_…` (an M2M machine).
+    async fn subject(&self) -> &str {
+        &self.0.user_id
+    }
+
+    /// Scopes granted by a machine token; empty for a session.
+    async fn scopes(&self) -> Vec<&str> {
+        self.0.scopes.iter().map(String::as_str).collect()
+    }
+
+    /// The OAuth application acting for the user (OAuth access tokens only).
+    async fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
     }
 
     /// Clerk session id (`sid`).
@@ -73,6 +96,10 @@ impl ViewerObject {
         let claim = ctx
             .data_opt::<RoleClaim>()
             .map_or("metadata.role", |c| c.0.as_str());
+        if !self.0.is_session() {
+            // A machine caller holds no app role (ARCHITECTURE §5).
+            return Ok(None);
+        }
         match self.0.custom_claim(claim) {
             Some(Value::String(role)) => return Ok(Some(role.clone())),
             Some(_) => return Ok(None),

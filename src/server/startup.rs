@@ -12,10 +12,12 @@ use super::connections::Connections;
 use super::reload::ManifestReload;
 use super::router::router;
 use super::{AppState, Application, BuildOptions};
+use crate::api_keys::ApiKeyManagement;
 use crate::auth::Verifier;
 use crate::auth::clock::Clock;
 use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
+use crate::auth::machine_tokens::{MachineTokenSettings, MachineTokens};
 use crate::auth::revocation::Revocations;
 use crate::auth::token::TokenSource;
 use crate::auth::verifier::ClaimRules;
@@ -81,6 +83,20 @@ impl Application {
             config.trusted_documents.mode,
             config.graphql_introspection,
         ));
+        let clerk = config.clerk.secret_key.clone().map(|secret| {
+            ClerkClient::new(
+                config.clerk.api_url.clone(),
+                secret,
+                ClerkClientSettings::default(),
+            )
+        });
+        let machine_tokens = clerk.clone().map(|client| {
+            Arc::new(MachineTokens::new(
+                client,
+                MachineTokenSettings::default(),
+                Arc::clone(&clock),
+            ))
+        });
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
             database: Some(db.clone()),
@@ -89,6 +105,14 @@ impl Application {
             relay,
             limits: config.graphql_limits.clone(),
             trusted_documents: Arc::clone(&trusted_documents),
+            api_keys: clerk
+                .clone()
+                .zip(machine_tokens.clone())
+                .map(|(clerk, machine_tokens)| ApiKeyManagement {
+                    clerk,
+                    allowed_scopes: config.clerk.api_key_allowed_scopes.clone(),
+                    machine_tokens,
+                }),
         });
         let manifest = match &config.trusted_documents.manifest {
             Some(path) => {
@@ -102,12 +126,7 @@ impl Application {
             }
             None => None,
         };
-        let users = config.clerk.secret_key.clone().map(|secret| {
-            let client = ClerkClient::new(
-                config.clerk.api_url.clone(),
-                secret,
-                ClerkClientSettings::default(),
-            );
+        let users = clerk.map(|client| {
             let cache = UserCache::new(client, UserCacheSettings::default());
             Arc::new(match &redis {
                 Some(redis) => cache.shared_through(redis.clone()),
@@ -120,20 +139,24 @@ impl Application {
             Arc::clone(&clock),
             config.webhook_retention.clone(),
         );
+        let rate_limits = Arc::new(RateLimiter::new(
+            &config.rate_limits,
+            Arc::clone(&clock),
+            redis.as_ref(),
+        ));
         let state = AppState {
             schema,
             db,
             authenticator: Authenticator {
                 tokens: TokenSource::new(config.clerk.publishable_key.as_deref()),
                 verifier,
+                accepted: config.clerk.accepted_tokens.clone(),
+                machine_tokens,
+                rate_limits: Arc::clone(&rate_limits),
             },
             users,
             max_body_bytes: config.graphql_limits.max_body_bytes,
-            rate_limits: Arc::new(RateLimiter::new(
-                &config.rate_limits,
-                Arc::clone(&clock),
-                redis.as_ref(),
-            )),
+            rate_limits,
             redis,
         };
         let dev_tokens = dev_keys.map(|keys| {

@@ -17,7 +17,7 @@ use super::events::{UserEvent, UserEventKind, UserEvents};
 use super::provision::{ProvisionError, Provisioning, current_user};
 use super::{UserCursor, find_active, lookup};
 use crate::auth::Viewer;
-use crate::authz::directives::{auth, owner_or_role, role};
+use crate::authz::directives::{ViewerKind, auth, owner_or_role, role};
 use crate::authz::{Owned, check_owner};
 use crate::clerk::ClerkUserLoader;
 use crate::graphql::clerk_user::{ClerkUserObject, live_profile};
@@ -110,10 +110,15 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// The signed-in user's row. Created on first use from Clerk's Backend API when the
-    /// `user.created` webhook has not arrived yet; null once the user is deleted.
-    #[graphql(directive = auth::apply())]
+    /// `user.created` webhook has not arrived yet; null once the user is deleted. Also readable
+    /// with the user's API key (null for an organisation's key, which is no user).
+    #[graphql(directive = auth::apply(Some(vec![ViewerKind::Session, ViewerKind::ApiKey])))]
     async fn me(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
         let viewer = ctx.data::<Arc<Viewer>>()?;
+        if !viewer.is_session() && !viewer.user_id.starts_with("user_") {
+            // An organisation's API key acts for no user.
+            return Ok(None);
+        }
         let clerk = ctx.data_opt::<Arc<DataLoader<ClerkUserLoader>>>();
         // Over `GET` (queries only) nothing is written.
         let provisioning = if ctx.data_opt::<QueriesOnly>().is_some() {
@@ -128,7 +133,7 @@ impl UserQuery {
     }
 
     /// A user by Clerk user id; null when unknown or deleted.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<UserObject>> {
         let user = find_active(database(ctx)?, &id)
             .await
@@ -162,7 +167,7 @@ pub struct UserSubscription;
 impl UserSubscription {
     /// Changes to the signed-in user's own row that Clerk's webhooks bring (a profile edited in
     /// another tab or by an admin, the account deleted): the frontend refreshes what it shows.
-    #[graphql(directive = auth::apply())]
+    #[graphql(directive = auth::apply(None))]
     async fn my_user_events(
         &self,
         ctx: &Context<'_>,

@@ -277,7 +277,10 @@ async fn guarded_mutation_never_runs_for_anonymous_callers() {
 fn marks_are_in_the_sdl() {
     let sdl = clerk_graphql::schema::sdl();
     for expected in [
-        "directive @auth on FIELD_DEFINITION | OBJECT",
+        "directive @auth(accepts: [ViewerKind!]) on FIELD_DEFINITION | OBJECT",
+        "directive @scope(name: String!) on FIELD_DEFINITION | OBJECT",
+        "type ServiceStatus @scope(name: \"status:read\")",
+        "me: User @auth(accepts: [SESSION, API_KEY])",
         "directive @role(name: String!) on FIELD_DEFINITION | OBJECT",
         "directive @permission(name: String!) on FIELD_DEFINITION | OBJECT",
         "type MemberNote implements Node @auth",

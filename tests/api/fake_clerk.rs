@@ -4,6 +4,10 @@
 //! It also serves the Backend API users endpoints (`/v1/users/{id}`, `/v1/users`) from an
 //! in-memory store, with their own counter and fault switch, independent of the JWKS ones so that
 //! a test can break one without the other.
+//!
+//! And the machine-token verify endpoints (`/api_keys/verify`, `/m2m_tokens/verify`,
+//! `/oauth_applications/access_tokens/verify`, without `/v1` as Clerk's SDKs call them), from a
+//! store of tokens that can be revoked or expire, with their own counter and fault switch.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::tokens::TestKey;
@@ -49,6 +53,17 @@ struct FakeState {
     well_known_calls: AtomicUsize,
     users: Mutex<UsersApi>,
     users_calls: AtomicUsize,
+    machine_tokens: Mutex<MachineTokensApi>,
+    machine_token_calls: AtomicUsize,
+}
+
+/// The tokens Clerk knows, by their text: Clerk's answer for each (`revoked` and `expiration`
+/// decide whether it is answered or a 404).
+struct MachineTokensApi {
+    tokens: std::collections::HashMap<String, Value>,
+    fault: UsersFault,
+    /// The bodies of `POST /api_keys`, in order.
+    created: Vec<Value>,
 }
 
 struct UsersApi {
@@ -80,12 +95,26 @@ impl FakeClerk {
                 last_user_agent: None,
             }),
             users_calls: AtomicUsize::new(0),
+            machine_tokens: Mutex::new(MachineTokensApi {
+                tokens: std::collections::HashMap::new(),
+                fault: UsersFault::None,
+                created: Vec::new(),
+            }),
+            machine_token_calls: AtomicUsize::new(0),
         });
         let router = Router::new()
             .route("/v1/jwks", get(backend_jwks))
             .route("/.well-known/jwks.json", get(frontend_jwks))
             .route("/v1/users", get(list_users))
             .route("/v1/users/{id}", get(get_user))
+            .route("/api_keys/verify", post(verify_api_key))
+            .route("/api_keys", post(create_api_key).get(list_api_keys))
+            .route("/api_keys/{id}/revoke", post(revoke_api_key))
+            .route("/m2m_tokens/verify", post(verify_m2m_token))
+            .route(
+                "/oauth_applications/access_tokens/verify",
+                post(verify_oauth_token),
+            )
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -151,6 +180,35 @@ impl FakeClerk {
     /// Every request to `/v1/users` and `/v1/users/{id}`: authorised or not, answered or not.
     pub fn users_calls(&self) -> usize {
         self.state.users_calls.load(Ordering::SeqCst)
+    }
+
+    /// Makes `token` valid, Clerk answering `answer` for it (e.g. [`api_key_json`]).
+    pub fn add_machine_token(&self, token: &str, answer: Value) {
+        let mut api = self.state.machine_tokens.lock().unwrap();
+        api.tokens.insert(token.to_string(), answer);
+    }
+
+    /// Revokes `token` in Clerk: its verification answers 404 from now on.
+    pub fn revoke_machine_token(&self, token: &str) {
+        let mut api = self.state.machine_tokens.lock().unwrap();
+        if let Some(answer) = api.tokens.get_mut(token) {
+            answer["revoked"] = json!(true);
+        }
+    }
+
+    /// Answers every verify request (after the secret check) with `fault` until told otherwise.
+    pub fn fail_machine_tokens_with(&self, fault: UsersFault) {
+        self.state.machine_tokens.lock().unwrap().fault = fault;
+    }
+
+    /// The bodies of the `POST /api_keys` requests so far.
+    pub fn created_api_keys(&self) -> Vec<Value> {
+        self.state.machine_tokens.lock().unwrap().created.clone()
+    }
+
+    /// Every request to a verify endpoint: authorised or not, answered or not.
+    pub fn machine_token_calls(&self) -> usize {
+        self.state.machine_token_calls.load(Ordering::SeqCst)
     }
 
     /// The `User-Agent` of the last users-API request.
@@ -226,6 +284,200 @@ pub fn clerk_user_json(id: &str, role: Option<&str>) -> Value {
         "mfa_disabled_at": null,
         "legal_accepted_at": null
     })
+}
+
+/// Clerk's answer for a valid API key: `subject` is `user_…` or `org_…`; expiration in ms.
+pub fn api_key_json(id: &str, subject: &str, scopes: &[&str], expiration: Option<i64>) -> Value {
+    json!({
+        "object": "api_key", "id": id, "type": "api_key", "name": "test key",
+        "subject": subject, "scopes": scopes, "claims": {"metadata": {"role": "admin"}},
+        "revoked": false, "revocation_reason": null, "expired": false,
+        "expiration": expiration, "created_by": "user_creator", "description": null,
+        "last_used_at": null, "created_at": 1_700_000_000_000_i64,
+        "updated_at": 1_700_000_000_000_i64,
+    })
+}
+
+/// Clerk's answer for a valid opaque M2M token of machine `subject` (`mch_…`).
+pub fn m2m_token_json(id: &str, subject: &str, scopes: &[&str], expiration: Option<i64>) -> Value {
+    json!({
+        "object": "machine_to_machine_token", "id": id, "subject": subject, "scopes": scopes,
+        "claims": null, "revoked": false, "revocation_reason": null, "expired": false,
+        "expiration": expiration, "created_at": 1_700_000_000_000_i64,
+        "updated_at": 1_700_000_000_000_i64,
+    })
+}
+
+/// Clerk's answer for a valid opaque OAuth access token of `client_id` acting for `subject`.
+pub fn oauth_token_json(id: &str, subject: &str, client_id: &str, scopes: &[&str]) -> Value {
+    json!({
+        "object": "clerk_idp_oauth_access_token", "id": id, "client_id": client_id,
+        "subject": subject, "scopes": scopes, "revoked": false, "revocation_reason": null,
+        "expired": false, "expiration": null, "created_at": 1_700_000_000_000_i64,
+        "updated_at": 1_700_000_000_000_i64,
+    })
+}
+
+async fn verify_api_key(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    verify_machine_token(&state, &headers, &body, "secret", "ak_").await
+}
+
+async fn verify_m2m_token(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    verify_machine_token(&state, &headers, &body, "token", "mt_").await
+}
+
+async fn verify_oauth_token(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: axum::Json<Value>,
+) -> Response {
+    verify_machine_token(&state, &headers, &body, "access_token", "oat_").await
+}
+
+/// As Clerk: 401 for a wrong secret key, 404 for a token it does not know (or of another kind,
+/// or revoked, or expired), else the token's description.
+async fn verify_machine_token(
+    state: &FakeState,
+    headers: &HeaderMap,
+    body: &Value,
+    field: &str,
+    prefix: &str,
+) -> Response {
+    state.machine_token_calls.fetch_add(1, Ordering::SeqCst);
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {SECRET_KEY}"));
+    if !authorized {
+        return clerk_errors(
+            StatusCode::UNAUTHORIZED,
+            "clerk_key_invalid",
+            "The provided Clerk Secret Key is invalid.",
+        );
+    }
+    let (fault, answer) = {
+        let api = state.machine_tokens.lock().unwrap();
+        let token = body[field]
+            .as_str()
+            .filter(|token| token.starts_with(prefix));
+        (
+            api.fault,
+            token.and_then(|token| api.tokens.get(token).cloned()),
+        )
+    };
+    match fault {
+        UsersFault::None => {}
+        UsersFault::Status(code) => return StatusCode::from_u16(code).unwrap().into_response(),
+        UsersFault::RateLimited { retry_after_secs } => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after_secs.to_string())],
+                axum::Json(json!({ "errors": [{ "code": "too_many_requests" }] })),
+            )
+                .into_response();
+        }
+        UsersFault::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+    }
+    let now_ms = crate::tokens::now() * 1000;
+    let valid = answer.filter(|answer| {
+        answer["revoked"] != json!(true)
+            && answer["expiration"]
+                .as_i64()
+                .is_none_or(|expiration| expiration > now_ms)
+    });
+    match valid {
+        Some(answer) => axum::Json(answer).into_response(),
+        None => clerk_errors(StatusCode::NOT_FOUND, "resource_not_found", "not found"),
+    }
+}
+
+fn authorised(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {SECRET_KEY}"))
+}
+
+/// `POST /api_keys`: a new key with a random secret, valid for verification from now on.
+async fn create_api_key(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let mut api = state.machine_tokens.lock().unwrap();
+    let n = api.created.len();
+    let secret = format!("ak_created_{n}_{:016x}", rand::random::<u64>());
+    let expiration = body["seconds_until_expiration"]
+        .as_i64()
+        .map(|secs| (crate::tokens::now() + secs) * 1000);
+    let scopes: Vec<&str> = body["scopes"]
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut key = api_key_json(
+        &format!("ak_id_{n}"),
+        body["subject"].as_str().unwrap_or_default(),
+        &scopes,
+        expiration,
+    );
+    key["name"] = body["name"].clone();
+    key["claims"] = Value::Null;
+    api.tokens.insert(secret.clone(), key.clone());
+    api.created.push(body);
+    key["secret"] = json!(secret);
+    axum::Json(key).into_response()
+}
+
+/// `GET /api_keys?subject=…`: the subject's valid keys, paginated as Clerk does.
+async fn list_api_keys(
+    State(state): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let api = state.machine_tokens.lock().unwrap();
+    let subject = query.get("subject").map(String::as_str);
+    let mut keys: Vec<Value> = api
+        .tokens
+        .values()
+        .filter(|key| key["object"] == json!("api_key") && key["subject"].as_str() == subject)
+        .filter(|key| key["revoked"] != json!(true))
+        .cloned()
+        .collect();
+    keys.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let total = keys.len();
+    axum::Json(json!({ "data": keys, "total_count": total })).into_response()
+}
+
+/// `POST /api_keys/{id}/revoke`.
+async fn revoke_api_key(
+    State(state): State<Arc<FakeState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !authorised(&headers) {
+        return clerk_errors(StatusCode::UNAUTHORIZED, "clerk_key_invalid", "invalid key");
+    }
+    let mut api = state.machine_tokens.lock().unwrap();
+    match api.tokens.values_mut().find(|key| key["id"] == json!(id)) {
+        Some(key) => {
+            key["revoked"] = json!(true);
+            axum::Json(key.clone()).into_response()
+        }
+        None => clerk_errors(StatusCode::NOT_FOUND, "resource_not_found", "not found"),
+    }
 }
 
 async fn backend_jwks(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {

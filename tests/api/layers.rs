@@ -22,11 +22,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Services the domains use.
     ("db", &[]),
     ("shared", &[]),
-    // Revocations and user-cache evictions reach the other replicas through Redis.
-    ("auth", &["config", "shared"]),
+    // Revocations and user-cache evictions reach the other replicas through Redis; opaque
+    // machine tokens are verified by asking Clerk.
     ("clerk", &["config", "shared"]),
+    ("auth", &["clerk", "config", "shared"]),
     ("rate_limit", &["auth", "config", "net", "shared"]),
-    ("authz", &["auth", "clerk"]),
+    ("authz", &["auth", "clerk", "config"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
     // every replica through `shared`), below the slices.
     (
@@ -42,10 +43,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("playground", &["auth", "config", "http"]),
     ("websocket", &["auth", "http", "rate_limit", "schema"]),
     // The router and start-up. A slice plugs in through `schema`; `users` also feeds the
-    // webhooks and the per-request loaders.
+    // webhooks and the per-request loaders, `api_keys` is handed its Clerk client.
     (
         "server",
         &[
+            "api_keys",
             "auth",
             "authz",
             "clerk",

@@ -1,6 +1,7 @@
 //! Log hygiene (issue 8): the real binary at `RUST_LOG=trace` (pretty, then JSON) answers
 //! signed-in requests (header and `__session` cookie), refused tokens, a query string carrying a
-//! secret, Clerk-backed fields and webhook deliveries (valid and forged). Then no token, cookie,
+//! secret, Clerk-backed fields, an API key created through GraphQL and used (and an unknown
+//! one), and webhook deliveries (valid and forged). Then no token, cookie,
 //! secret key, webhook secret, signature or email may appear anywhere in what it printed, while
 //! the request lines it should print (statuses, request ids, the user id) are there, so that
 //! logging switched off would fail the test too.
@@ -24,6 +25,7 @@ const HOOK_USER: &str = "user_loghygiene2";
 const HOOK_EMAIL: &str = "grace.hook-mailbox@example.com";
 const QUERY_SECRET: &str = "qs-secret-3f9a1c77e2b54d08";
 const GARBAGE_TOKEN: &str = "not-a-jwt-but-a-secret-7b1e90c4";
+const UNKNOWN_API_KEY: &str = "ak_unknown_secret_5d2e81f0a9c3";
 const FORGED_SECRET: &str = "whsec_Zm9yZ2VkIHNpZ25pbmcgc2VjcmV0IG9mIGFuIGF0dGFja2Vy";
 
 /// Everything the server printed, and what must (not) be in it.
@@ -80,6 +82,8 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
         .env("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET)
         .env("DEV_MODE", "false")
         .env("RUST_LOG", "trace")
+        .env("CLERK_ACCEPTED_TOKENS", "session_token,api_key")
+        .env("API_KEY_ALLOWED_SCOPES", "status:read")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -120,6 +124,35 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["viewer"]["profile"]["email"], EMAIL, "{body}");
     assert_eq!(body["data"]["viewer"]["role"], "admin", "{body}");
+
+    // An API key created through GraphQL (its secret in the answer), then used, and an
+    // unknown one refused.
+    let response = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&header_token)
+        .json(&graphql(
+            r#"mutation { createApiKey(name: "logs", scopes: ["status:read"]) { secret } }"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    record(response.headers());
+    let body: Value = response.json().await.unwrap();
+    let api_key = body["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a secret: {body}"))
+        .to_string();
+    for (key, status) in [(api_key.as_str(), 200), (UNKNOWN_API_KEY, 401)] {
+        let response = client
+            .post(format!("{base}/graphql"))
+            .bearer_auth(key)
+            .json(&graphql("{ viewer { subject } serviceStatus { version } }"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        record(response.headers());
+    }
 
     // The same token in the `__session` cookie.
     let response = client
@@ -224,6 +257,8 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
         ("the webhook user's email", HOOK_EMAIL.into()),
         ("the query-string secret", QUERY_SECRET.into()),
         ("the garbage bearer token", GARBAGE_TOKEN.into()),
+        ("the created API key's secret", api_key.clone()),
+        ("the unknown API key", UNKNOWN_API_KEY.into()),
     ];
     for signature in [&valid_signature, &forged_signature] {
         secrets.push((

@@ -9,6 +9,7 @@ mod tokens;
 mod webhooks_sign;
 mod ws_client;
 
+mod api_keys;
 mod authorization;
 mod clerk_api;
 mod clerk_fixtures;
@@ -23,6 +24,7 @@ mod key_source;
 mod layers;
 mod limits;
 mod log_hygiene;
+mod machines;
 mod outages;
 mod personal_data;
 mod playground;

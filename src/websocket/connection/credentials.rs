@@ -21,7 +21,12 @@ impl Connection {
         if let Some(cookies) = &self.client.cookies {
             headers.insert(header::COOKIE, cookies.clone());
         }
-        match self.state.authenticator.authenticate(&headers).await {
+        match self
+            .state
+            .authenticator
+            .authenticate_session(&headers)
+            .await
+        {
             Ok(viewer) => self.sign_in(viewer),
             Err(failure) if failure.is_service_unavailable() => {
                 return Err(close(
@@ -62,7 +67,12 @@ impl Connection {
         if !headers.contains_key(header::AUTHORIZATION) {
             return Ok(()); // a plain keep-alive ping
         }
-        let fresh = match self.state.authenticator.authenticate(&headers).await {
+        let fresh = match self
+            .state
+            .authenticator
+            .authenticate_session(&headers)
+            .await
+        {
             Ok(fresh) => fresh,
             // The keys could not be loaded: our outage. The current token still holds until
             // it expires; the client's next refresh may succeed.

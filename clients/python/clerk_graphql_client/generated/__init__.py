@@ -6,7 +6,7 @@ from .client import Client
 from .create_post import CreatePost, CreatePostCreatePost
 from .delete_post import DeletePost
 from .echo import Echo
-from .enums import PostEventKind, UserEventKind
+from .enums import PostEventKind, UserEventKind, ViewerKind
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -62,5 +62,6 @@ __all__ = [
     "UsersUsersNodes",
     "UsersUsersPageInfo",
     "Viewer",
+    "ViewerKind",
     "ViewerViewer",
 ]

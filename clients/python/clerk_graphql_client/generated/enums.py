@@ -15,3 +15,10 @@ class UserEventKind(str, Enum):
     CREATED = "CREATED"
     UPDATED = "UPDATED"
     DELETED = "DELETED"
+
+
+class ViewerKind(str, Enum):
+    SESSION = "SESSION"
+    API_KEY = "API_KEY"
+    M2M = "M2M"
+    OAUTH = "OAUTH"
