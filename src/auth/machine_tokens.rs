@@ -8,6 +8,8 @@
 //!   a bad key in a loop does not become a loop of Clerk calls.
 //! - Concurrent presentations of one token share one Clerk call (moka's `try_get_with`).
 //! - The cache is bounded, so a spray of random tokens cannot grow it without end.
+//! - A key revoked through this server (`revokeApiKey`) is forgotten at once here and, with
+//!   Redis, on every other replica (`shared::evictions`, [`CHANNEL`]).
 //! - Clerk down, slow, rate-limiting, or refusing our secret key is our fault: 503 with
 //!   `Retry-After`, never a 401 (which would tell the caller its token is bad). Such failures
 //!   are not cached.
@@ -23,6 +25,11 @@ use super::verified_cache::{TokenDigest, token_digest};
 use super::{AuthFailure, Viewer};
 use crate::clerk::{ClerkClient, MachineToken};
 use crate::config::TokenKind;
+use crate::shared::SharedRedis;
+use crate::shared::evictions::{Evict, SharedEvictions};
+
+/// The Redis channel on which a forgotten token's id reaches the other replicas.
+pub const CHANNEL: &str = "machine-tokens";
 
 #[derive(Debug, Clone)]
 pub struct MachineTokenSettings {
@@ -68,12 +75,33 @@ impl Expiry<TokenDigest, Answer> for AnswerExpiry {
 
 pub struct MachineTokens {
     clerk: ClerkClient,
-    answers: Cache<TokenDigest, Answer>,
-    /// Clerk's id of each valid token remembered (`ak_…` id → digest), so that a key revoked
-    /// through this server stops working here at once rather than within `valid_for`.
-    by_id: Cache<String, TokenDigest>,
+    remembered: Remembered,
+    /// The other replicas' caches, with Redis.
+    shared: Option<SharedEvictions>,
     settings: MachineTokenSettings,
     clock: Arc<dyn Clock>,
+}
+
+/// Clerk's answers, and the digest of each valid token by Clerk's id for it (`ak_…` id →
+/// digest), so that a key revoked through this server stops working at once rather than within
+/// `valid_for`. Clones share the caches.
+#[derive(Clone)]
+struct Remembered {
+    answers: Cache<TokenDigest, Answer>,
+    by_id: Cache<String, TokenDigest>,
+}
+
+impl Evict for Remembered {
+    async fn evict(&self, id: &str) {
+        if let Some(digest) = self.by_id.remove(id).await {
+            self.answers.invalidate(&digest).await;
+        }
+    }
+
+    fn evict_all(&self) {
+        self.answers.invalidate_all();
+        self.by_id.invalidate_all();
+    }
 }
 
 impl MachineTokens {
@@ -88,24 +116,37 @@ impl MachineTokens {
             .build();
         Self {
             clerk,
-            answers,
-            by_id,
+            remembered: Remembered { answers, by_id },
+            shared: None,
             settings,
             clock,
         }
     }
 
+    /// Shares forgotten tokens with the other replicas through `redis` (which must subscribe to
+    /// [`CHANNEL`]).
+    pub fn shared_through(mut self, redis: SharedRedis) -> Self {
+        self.shared = Some(SharedEvictions::start(
+            redis,
+            CHANNEL,
+            "revoked API keys",
+            self.remembered.clone(),
+        ));
+        self
+    }
+
     /// Whether this token's answer is remembered (valid or refused): such a token costs no
     /// Clerk call, which is what the spray lockout (`rate_limit`) needs to know.
     pub fn is_known(&self, token: &str) -> bool {
-        self.answers.contains_key(&token_digest(token))
+        self.remembered.answers.contains_key(&token_digest(token))
     }
 
-    /// Forgets the valid token Clerk knows as `id` (revoked through this server): it is asked
-    /// about again, and refused, when next presented.
+    /// Forgets the valid token Clerk knows as `id` (revoked through this server), here and on
+    /// the other replicas: it is asked about again, and refused, when next presented.
     pub async fn forget(&self, id: &str) {
-        if let Some(digest) = self.by_id.remove(id).await {
-            self.answers.invalidate(&digest).await;
+        self.remembered.evict(id).await;
+        if let Some(shared) = &self.shared {
+            shared.announce(id).await;
         }
     }
 
@@ -113,6 +154,7 @@ impl MachineTokens {
     pub async fn verify(&self, kind: TokenKind, token: &str) -> Result<Arc<Viewer>, AuthFailure> {
         let digest = token_digest(token);
         let answer = self
+            .remembered
             .answers
             .try_get_with(digest, self.ask_clerk(kind, token, digest))
             .await
@@ -144,7 +186,7 @@ impl MachineTokens {
             Some(expiration) => Duration::from_millis((expiration - now) as u64),
             None => Duration::MAX,
         };
-        self.by_id.insert(found.id.clone(), digest).await;
+        self.remembered.by_id.insert(found.id.clone(), digest).await;
         Ok(Answer {
             viewer: Some(Arc::new(principal(kind, found))),
             keep_for: left.min(self.settings.valid_for),

@@ -17,7 +17,7 @@
 //!   not coalesce with other callers' in-flight fetches; within a GraphQL request the dataloader
 //!   already gathers every id into one `get_many`.
 //! - **Evictions reach every replica** when the cache is [`UserCache::shared_through`] Redis
-//!   (`clerk::invalidations`).
+//!   (`shared::evictions`, channel [`USERS_CHANNEL`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::client::{ClerkClient, ClerkError};
-use super::invalidations::SharedInvalidations;
 use super::user::ClerkUser;
 use crate::shared::SharedRedis;
+use crate::shared::evictions::SharedEvictions;
 
 #[derive(Debug, Clone)]
 pub struct UserCacheSettings {
@@ -47,13 +47,16 @@ impl Default for UserCacheSettings {
     }
 }
 
+/// The Redis channel on which user-cache evictions reach the other replicas.
+pub const USERS_CHANNEL: &str = "clerk-users";
+
 /// See the module documentation. Share one per process (`Arc<UserCache>`).
 pub struct UserCache {
     client: ClerkClient,
     /// `None`: Clerk said this user does not exist.
     users: Cache<String, Option<Arc<ClerkUser>>>,
     /// The other replicas' caches, with Redis.
-    shared: Option<SharedInvalidations>,
+    shared: Option<SharedEvictions>,
 }
 
 impl UserCache {
@@ -70,9 +73,14 @@ impl UserCache {
     }
 
     /// Shares evictions with the other replicas through `redis` (which must subscribe to
-    /// [`CHANNEL`](super::invalidations::CHANNEL)).
+    /// [`USERS_CHANNEL`]).
     pub fn shared_through(mut self, redis: SharedRedis) -> Self {
-        self.shared = Some(SharedInvalidations::start(redis, self.users.clone()));
+        self.shared = Some(SharedEvictions::start(
+            redis,
+            USERS_CHANNEL,
+            "cached users",
+            self.users.clone(),
+        ));
         self
     }
 

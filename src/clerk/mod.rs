@@ -16,13 +16,12 @@
 mod api_keys;
 mod cache;
 mod client;
-pub mod invalidations;
 mod loader;
 mod machine_tokens;
 mod user;
 
 pub use api_keys::{ApiKey, CreatedApiKey, MAX_KEYS_LISTED, NewApiKey};
-pub use cache::{UserCache, UserCacheSettings};
+pub use cache::{USERS_CHANNEL, UserCache, UserCacheSettings};
 pub use client::{
     ClerkClient, ClerkClientSettings, ClerkError, MAX_IDS_PER_CALL, MAX_LIST_LIMIT,
     is_plausible_user_id,

@@ -91,11 +91,12 @@ impl Application {
             )
         });
         let machine_tokens = clerk.clone().map(|client| {
-            Arc::new(MachineTokens::new(
-                client,
-                MachineTokenSettings::default(),
-                Arc::clone(&clock),
-            ))
+            let tokens =
+                MachineTokens::new(client, MachineTokenSettings::default(), Arc::clone(&clock));
+            Arc::new(match &redis {
+                Some(redis) => tokens.shared_through(redis.clone()),
+                None => tokens,
+            })
         });
         let schema = build_schema(SchemaOptions {
             introspection: config.graphql_introspection,
@@ -260,7 +261,8 @@ fn shared_redis(config: &Config) -> anyhow::Result<Option<SharedRedis>> {
     let channels = [
         crate::graphql::broadcast::CHANNEL,
         crate::auth::shared_revocations::CHANNEL,
-        crate::clerk::invalidations::CHANNEL,
+        crate::clerk::USERS_CHANNEL,
+        crate::auth::machine_tokens::CHANNEL,
     ];
     let redis = SharedRedis::connect(url.expose(), &config.redis_key_prefix, &channels)
         .context("REDIS_URL could not be used")?;

@@ -17,6 +17,7 @@
 //! to all its channels again, [`SharedRedis::subscriptions`] ticks: a consumer that keeps state
 //! (revocations, caches) reloads or drops what it may have missed.
 
+pub mod evictions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
