@@ -14,6 +14,8 @@ mod enforcement;
 mod ownership;
 mod policy;
 mod requirements;
+#[cfg(test)]
+mod test_support;
 
 pub use clerk_roles::ClerkRoles;
 pub use enforcement::Authorization;

@@ -129,15 +129,13 @@ mod tests {
     //! The joint between the enforcer and `check_owner`, on a schema of its own: what happens when
     //! a resolver forgets the call, ignores its answer, or makes it without the mark.
 
-    use async_graphql::extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-    };
+    use crate::authz::test_support::Enforce;
     use async_graphql::{EmptyMutation, EmptySubscription, Interface, Object, Request, Schema};
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::authz::RoleUnavailable;
     use crate::authz::directives::owner_or_role;
-    use crate::authz::{Authorization, RoleUnavailable};
 
     struct Row;
 
@@ -195,28 +193,6 @@ mod tests {
 
         async fn secret(&self) -> Secret {
             Secret::Row(Row)
-        }
-    }
-
-    struct Enforce;
-
-    impl ExtensionFactory for Enforce {
-        fn create(&self) -> Arc<dyn Extension> {
-            Arc::new(Enforcer(Authorization::new("metadata.role")))
-        }
-    }
-
-    struct Enforcer(Authorization);
-
-    #[async_graphql::async_trait::async_trait]
-    impl Extension for Enforcer {
-        async fn resolve(
-            &self,
-            ctx: &ExtensionContext<'_>,
-            info: ResolveInfo<'_>,
-            next: NextResolve<'_>,
-        ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
-            self.0.resolve(ctx, info, next).await
         }
     }
 

@@ -196,16 +196,13 @@ mod tests {
 
     use std::sync::Arc;
 
-    use async_graphql::extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
-    };
+    use crate::authz::test_support::Enforce;
     use async_graphql::{
         EmptyMutation, EmptySubscription, Interface, Request, Schema, SimpleObject,
     };
     use serde_json::{Map, Value, json};
 
     use crate::auth::Viewer;
-    use crate::authz::Authorization;
     use crate::authz::directives::{ViewerKind, auth, scope};
     use crate::config::TokenKind;
 
@@ -244,28 +241,6 @@ mod tests {
 
         async fn reading(&self) -> Option<Reading> {
             Some(Reading::Meter(Meter { level: 3 }))
-        }
-    }
-
-    struct Enforce;
-
-    impl ExtensionFactory for Enforce {
-        fn create(&self) -> Arc<dyn Extension> {
-            Arc::new(Enforcer(Authorization::new("metadata.role")))
-        }
-    }
-
-    struct Enforcer(Authorization);
-
-    #[async_graphql::async_trait::async_trait]
-    impl Extension for Enforcer {
-        async fn resolve(
-            &self,
-            ctx: &ExtensionContext<'_>,
-            info: ResolveInfo<'_>,
-            next: NextResolve<'_>,
-        ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
-            self.0.resolve(ctx, info, next).await
         }
     }
 
