@@ -93,9 +93,12 @@ impl Authenticator {
         let Some((token, carrier)) = self.tokens.extract(headers)? else {
             return Ok(None);
         };
-        if token_kind::detect(token).kind != TokenKind::Session {
+        let detected = token_kind::detect(token);
+        if detected.kind != TokenKind::Session {
             return Err(AuthFailure::TypeMismatch);
         }
+        // The same rule as over HTTP: sessions may not be accepted at all.
+        self.admit(detected, carrier)?;
         let verified = self.verify_session(token).await;
         if let Err(failure) = verified {
             tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
@@ -125,13 +128,22 @@ impl Authenticator {
         detected: Detected,
         token: &str,
     ) -> Result<Arc<Viewer>, AuthFailure> {
-        if !detected.opaque {
-            return self.verifier.verify_machine_jwt(detected.kind, token).await;
+        let viewer = if !detected.opaque {
+            self.verifier
+                .verify_machine_jwt(detected.kind, token)
+                .await?
+        } else {
+            match &self.machine_tokens {
+                Some(machine_tokens) => machine_tokens.verify(detected.kind, token).await?,
+                None => return Err(AuthFailure::ClerkUnavailable),
+            }
+        };
+        // A user's API key or an OAuth token acting for a user ends with the user (`user.deleted`),
+        // cached or not, like the user's sessions (ARCHITECTURE §4).
+        if self.verifier.revocations().is_revoked(&viewer) {
+            return Err(AuthFailure::SessionRevoked);
         }
-        match &self.machine_tokens {
-            Some(machine_tokens) => machine_tokens.verify(detected.kind, token).await,
-            None => Err(AuthFailure::ClerkUnavailable),
-        }
+        Ok(viewer)
     }
 }
 

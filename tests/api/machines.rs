@@ -462,3 +462,59 @@ async fn a_spray_of_random_api_keys_costs_a_handful_of_clerk_calls() {
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.clerk.machine_token_calls(), calls);
 }
+
+/// `CLERK_ACCEPTED_TOKENS` holds on sockets too: where sessions are not accepted, a session token
+/// in `connection_init` closes the socket like any refused credential (4403).
+#[tokio::test]
+async fn a_socket_refuses_a_session_where_sessions_are_not_accepted() {
+    let app = app_accepting("api_key").await;
+    let session = TestKey::primary().sign(&session_claims("user_s"));
+    let payload = json!({"Authorization": format!("Bearer {session}")});
+    let mut socket = crate::ws_client::connect(&app, "graphql-transport-ws", None).await;
+    crate::ws_client::send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": payload}),
+    )
+    .await;
+    assert_eq!(crate::ws_client::close_code(&mut socket).await, Some(4403));
+
+    // Where they are, the same token signs the socket in (`signed_in` waits for the ack).
+    let app = app_accepting("session_token,api_key").await;
+    crate::ws_client::signed_in(&app, payload).await;
+}
+
+/// A user's API key and an OAuth token acting for a user end with the user: `user.deleted` refuses
+/// them at once, the cached API key included; a machine's own token is not the user's.
+#[tokio::test]
+async fn a_deleted_users_api_key_and_oauth_tokens_are_refused_at_once() {
+    let app = app_accepting("any").await;
+    let oauth = oauth_jwt(json!({"sub": "user_k"}));
+    for token in [USER_KEY, OAUTH_TOKEN, oauth.as_str(), M2M_TOKEN] {
+        let reply = with_bearer(&app, PRINCIPAL, token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+    }
+    let calls = app.clerk.machine_token_calls();
+
+    let deleted = json!({"id": "user_k", "deleted": true, "object": "user"});
+    let response = app
+        .deliver(
+            "msg_del_k",
+            &crate::webhooks_sign::event("user.deleted", deleted),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    for token in [USER_KEY, OAUTH_TOKEN, oauth.as_str()] {
+        with_bearer(&app, PRINCIPAL, token)
+            .await
+            .assert_refused("session_revoked");
+    }
+    // The machine of the M2M token is nobody's user.
+    let reply = with_bearer(&app, PRINCIPAL, M2M_TOKEN).await;
+    assert_eq!(reply.body["data"]["viewer"]["subject"], json!("mch_k"));
+    assert_eq!(
+        app.clerk.machine_token_calls(),
+        calls,
+        "answered from the cache"
+    );
+}
