@@ -276,15 +276,8 @@ struct RequestErrorBody<'a> {
 
 /// The HTTP response for a GraphQL response: status, masking, headers.
 pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) -> Response {
-    for error in &mut response.errors {
-        if code_of(error) == Some("INTERNAL_SERVER_ERROR") {
-            mask(error, request_id);
-        }
-    }
-    // A request error: nothing ran (no data, no error with a path).
-    let request_error = response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
+    mask_internal_errors(&mut response, request_id);
+    let request_error = is_request_error(&response);
     let mut status = StatusCode::OK;
     if request_error {
         for error in &mut response.errors {

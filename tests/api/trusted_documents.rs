@@ -151,6 +151,29 @@ async fn documents_named_by_hash_run_over_post_and_get() {
     let (post, _) = codegen("Post");
     let reply = app.post_body(json!({"extensions": apq(&post)})).await;
     assert_request_error(&reply, StatusCode::BAD_REQUEST, "BAD_USER_INPUT");
+    // The variables' own bounds hold for a document named by hash (its text is never parsed).
+    let many = app
+        .post_body(json!({"documentId": posts, "variables": {"extra": vec!["x"; 20_000]}}))
+        .await;
+    assert_request_error(&many, StatusCode::BAD_REQUEST, "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        many.body["errors"][0]["extensions"]["limit"],
+        "variableValues"
+    );
+    let deep: Value =
+        serde_json::from_str(&format!("{}{}", "[".repeat(100), "]".repeat(100))).unwrap();
+    let nested = app
+        .post_body(json!({"documentId": posts, "variables": {"extra": deep}}))
+        .await;
+    assert_request_error(
+        &nested,
+        StatusCode::BAD_REQUEST,
+        "GRAPHQL_VALIDATION_FAILED",
+    );
+    assert_eq!(
+        nested.body["errors"][0]["extensions"]["limit"],
+        "recursiveDepth"
+    );
 
     // The marks: a hash does not skip authorization.
     let (notes, _) = codegen("Notes");
