@@ -8,12 +8,13 @@
 //! **Several replicas** ([`Relay::through`] Redis): an event is published to Redis as a small
 //! message ([`Relayed::Message`]: a kind and ids, never a row that could be stale or personal by
 //! the time it arrives), on the one [`CHANNEL`] every replica's subscriber connection listens to
-//! (one Redis connection per replica, never one per socket). Every replica, the publisher
-//! included, receives it once and hands it to its own subscribers, which load what they need
-//! (once per event, shared among them: see the slices' events). The publisher does not also
-//! deliver it locally, so nobody hears an event twice. When Redis cannot take a message (down,
-//! not connected yet), the event is delivered to this replica's subscribers only, and the others
-//! miss it: events are notifications, not a log (README, "Running several replicas").
+//! (one Redis connection per replica, never one per socket). The publisher hands the event to its
+//! own subscribers at once (with the row it just wrote) and skips its own message when Redis
+//! brings it back, so nobody hears an event twice and its own subscribers never depend on Redis;
+//! every other replica receives the message once and hands it to its subscribers, which load
+//! what they need (once per event, shared among them: see the slices' events). When Redis
+//! cannot take a message (down, not connected yet), the other replicas miss it: events are
+//! notifications, not a log (README, "Running several replicas").
 //!
 //! Slices know only this module: a slice names its channel (`pub type UserEvents =
 //! Channel<UserEvent>;`), says how its events travel ([`Relayed`]) and adds a `publish`.
@@ -106,7 +107,7 @@ impl<T: Relayed> Channel<T> {
         };
         let local = broadcast::channel(CAPACITY).0;
         let (outbox, pending) = mpsc::channel(CAPACITY);
-        tokio::spawn(publish(redis.clone(), pending, local.clone()));
+        tokio::spawn(publish(redis.clone(), pending));
         tokio::spawn(deliver(redis.clone(), local.clone()));
         Self {
             local,
@@ -115,16 +116,12 @@ impl<T: Relayed> Channel<T> {
     }
 
     /// Sends to every current subscriber (of every replica, with Redis); none is not an error.
-    /// Never waits: with Redis, the event is queued for publication.
+    /// Never waits: with Redis, the event is also queued for publication to the other replicas.
     pub fn send(&self, event: T) {
-        let event = match &self.outbox {
-            None => event,
-            Some(outbox) => match outbox.try_send(event) {
-                Ok(()) => return,
-                // A burst beyond what Redis takes in time: this replica's subscribers at least.
-                Err(refused) => refused.into_inner(),
-            },
-        };
+        if let Some(outbox) = &self.outbox {
+            // A burst beyond what Redis takes in time reaches this replica's subscribers only.
+            let _ = outbox.try_send(event.clone());
+        }
         let _ = self.local.send(event);
     }
 
@@ -134,13 +131,9 @@ impl<T: Relayed> Channel<T> {
     }
 }
 
-/// Publishes this process's events to Redis in the order they were sent; an event Redis does not
-/// take is delivered to this process's subscribers instead. Ends with the last `Channel` clone.
-async fn publish<T: Relayed>(
-    redis: SharedRedis,
-    mut pending: mpsc::Receiver<T>,
-    local: broadcast::Sender<T>,
-) {
+/// Publishes this process's events to Redis in the order they were sent (its own subscribers
+/// have them already). Ends with the last `Channel` clone.
+async fn publish<T: Relayed>(redis: SharedRedis, mut pending: mpsc::Receiver<T>) {
     let mut failing = false;
     while let Some(event) = pending.recv().await {
         let envelope = Envelope {
@@ -158,14 +151,12 @@ async fn publish<T: Relayed>(
                     );
                     failing = true;
                 }
-                let _ = local.send(event);
             }
         }
     }
 }
 
-/// Hands every replica's events of this topic (this one's included) to this process's
-/// subscribers.
+/// Hands the other replicas' events of this topic to this process's subscribers.
 async fn deliver<T: Relayed>(redis: SharedRedis, local: broadcast::Sender<T>) {
     let mut messages = redis.messages();
     loop {
@@ -188,6 +179,9 @@ async fn deliver<T: Relayed>(redis: SharedRedis, local: broadcast::Sender<T>) {
         let Some(received) = redis.read::<Envelope<serde_json::Value>>(&message) else {
             continue;
         };
+        if received.own {
+            continue; // delivered when it was sent
+        }
         let Envelope { topic, event } = received.message;
         if topic != T::TOPIC {
             continue;
