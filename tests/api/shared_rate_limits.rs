@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 use clerk_graphql::auth::clock::{Clock, FixedClock};
 use clerk_graphql::rate_limit::{
@@ -24,6 +22,8 @@ use clerk_graphql::shared::SharedRedis;
 
 use crate::fake_clerk::clerk_user_json;
 use crate::helpers::{AppOptions, GraphqlReply, TestApp, spawn_app_with};
+use crate::replicas::harness::redis_url;
+use crate::replicas::proxy::CutProxy;
 use crate::tokens::{TestKey, session_claims};
 use crate::webhooks_sign::event;
 
@@ -53,12 +53,6 @@ with_redis!(
 );
 
 const T: i64 = 1_800_000_000;
-
-fn redis_url() -> Option<String> {
-    std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-}
 
 /// A key prefix no other test uses.
 fn fresh_prefix() -> String {
@@ -261,8 +255,8 @@ async fn while_redis_is_unreachable_checks_are_local_and_logged_once(url: &str) 
     let log = CapturedLog::default();
     let _guard = tracing::subscriber::set_default(log.subscriber());
     let prefix = fresh_prefix();
-    let mut proxy = Proxy::start(url).await;
-    let through_proxy = connected(&proxy.url(), &prefix).await;
+    let proxy = CutProxy::start(url).await;
+    let through_proxy = connected(&proxy.url, &prefix).await;
     let a = replica(&through_proxy, clock());
     let b = replica(&connected(url, &prefix).await, clock());
     let user = Key::User("user_outage".into());
@@ -277,7 +271,7 @@ async fn while_redis_is_unreachable_checks_are_local_and_logged_once(url: &str) 
     assert_denied_for(b.check(&user, three_an_hour).await, 1200);
     assert_eq!(a.fallbacks(), 0);
 
-    proxy.stop();
+    proxy.cut();
     // A's checks are answered by its own store now: a fresh bucket of 3...
     for remaining in (0..3).rev() {
         assert_eq!(
@@ -301,7 +295,7 @@ async fn while_redis_is_unreachable_checks_are_local_and_logged_once(url: &str) 
     }
     assert_eq!(b.locked_out(ip("203.0.113.9")).await, None, "A's was local");
 
-    proxy.restart().await;
+    proxy.restore();
     // One call a second tries Redis again; it answers once the connection is back.
     let mut back = false;
     for _ in 0..100 {
@@ -457,66 +451,6 @@ fn assert_limited(reply: &GraphqlReply, reason: &str, retry_after: &str) {
     assert_eq!(reply.code(), Some("RATE_LIMITED"), "{}", reply.body);
     assert_eq!(reply.reason(), Some(reason), "{}", reply.body);
     assert_eq!(reply.headers["retry-after"], retry_after, "{}", reply.body);
-}
-
-/// A TCP proxy to Redis that can be stopped (every connection cut, the port closed) and started
-/// again on the same port: Redis going away and coming back, as a replica sees it.
-struct Proxy {
-    target: String,
-    port: u16,
-    tasks: JoinSet<()>,
-}
-
-impl Proxy {
-    async fn start(redis_url: &str) -> Self {
-        let url = reqwest::Url::parse(redis_url).unwrap();
-        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mut proxy = Self {
-            target,
-            port,
-            tasks: JoinSet::new(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    /// The URL of Redis through this proxy.
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn serve(&mut self, listener: TcpListener) {
-        let target = self.target.clone();
-        self.tasks.spawn(async move {
-            // Dropped with this task: the open connections are cut with the listener.
-            let mut connections = JoinSet::new();
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                let target = target.clone();
-                connections.spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-    }
-
-    fn stop(&mut self) {
-        self.tasks.abort_all();
-    }
-
-    async fn restart(&mut self) {
-        while self.tasks.join_next().await.is_some() {}
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("the proxy's port again");
-        self.serve(listener);
-    }
 }
 
 /// The log lines written while a test runs (on its thread).

@@ -5,10 +5,10 @@
 //! replica; a Redis outage is ridden out (`outage`); rate limits are shared (`quotas`).
 
 mod events;
-mod harness;
+pub(crate) mod harness;
 mod invalidations;
 mod outage;
-mod proxy;
+pub(crate) mod proxy;
 mod quotas;
 mod revocations;
 
