@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod playground;
 pub mod posts;

@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 use clerk_graphql::auth::dev_keys::{DevKeys, DevToken};
 use clerk_graphql::clerk::{ClerkClient, ClerkClientSettings};
 use clerk_graphql::config::Config;
-use clerk_graphql::server::Application;
-use clerk_graphql::{db, schema, telemetry, users};
+use clerk_graphql::server::{Application, BuildOptions};
+use clerk_graphql::{db, metrics, schema, telemetry, users};
 use migrations::{Migrator, MigratorTrait};
 
 /// mimalloc instead of the system allocator. A GraphQL request allocates and frees hundreds of
@@ -123,9 +123,18 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let playground = config.graphql_playground;
-    let app = Application::build(config).await?;
+    // The process's recorder, before anything records; none at all with METRICS_ADDR=off.
+    let metrics = config.metrics_addr.0.map(|_| metrics::install()).transpose()?;
+    let options = BuildOptions {
+        metrics,
+        ..BuildOptions::default()
+    };
+    let app = Application::build_with(config, options).await?;
     let address = app.local_addr();
     tracing::info!(%address, "listening");
+    if let Some(address) = app.metrics_addr() {
+        tracing::info!(%address, "metrics: http://{address}/metrics");
+    }
     if playground {
         tracing::info!("GraphiQL playground: http://{address}/graphql");
     }

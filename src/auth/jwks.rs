@@ -106,6 +106,11 @@ impl JwksCache {
         self.read_state().keys.is_some()
     }
 
+    /// How long ago the key set in use was fetched; `None` before the first success.
+    pub fn age(&self) -> Option<Duration> {
+        self.read_state().fetched_at.map(|at| at.elapsed())
+    }
+
     /// Loads the key set at start-up so that the first request does not pay for the fetch.
     pub async fn warm_up(self: &Arc<Self>) -> bool {
         let generation = self.read_state().generation;
@@ -237,6 +242,10 @@ impl JwksCache {
     /// Fetches with retries and records the outcome. Must be called under `refresh_lock`.
     async fn fetch_and_store(&self) -> Result<(), ()> {
         let result = self.fetch_with_retries().await;
+        crate::metrics::jwks_fetch(match result {
+            Ok(_) => crate::metrics::JwksResult::Success,
+            Err(_) => crate::metrics::JwksResult::Failure,
+        });
         let mut state = self.write_state();
         state.generation += 1;
         match result {

@@ -177,13 +177,21 @@ impl VerifiedCache {
         digest: &TokenDigest,
         current_generation: impl FnOnce() -> u64,
     ) -> Lookup {
+        use crate::metrics::{CacheLookup, verified_token_cache};
         match self.entries.get(digest).await {
-            None => Lookup::Miss,
+            None => {
+                verified_token_cache(CacheLookup::Miss);
+                Lookup::Miss
+            }
             Some(entry) if entry.generation == current_generation() => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
+                verified_token_cache(CacheLookup::Hit);
                 Lookup::Hit(entry)
             }
-            Some(_) => Lookup::Stale,
+            Some(_) => {
+                verified_token_cache(CacheLookup::Stale);
+                Lookup::Stale
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::{Call, ClerkClient, ClerkError};
+use crate::metrics::ClerkEndpoint;
 
 /// Keys listed per call: Clerk's page size for this endpoint tops out well above what one
 /// user keeps; more are not listed.
@@ -83,7 +84,7 @@ impl ClerkClient {
             "created_by": key.created_by,
         });
         let call = Call::post(self.endpoint("/api_keys")?, body);
-        self.call_json("create_api_key", &call, self.deadline())
+        self.call_json(ClerkEndpoint::CreateApiKey, &call, self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("POST /api_keys answered 404".into()))
     }
@@ -95,7 +96,7 @@ impl ClerkClient {
             .append_pair("subject", subject)
             .append_pair("limit", &MAX_KEYS_LISTED.to_string());
         let page: Option<Page> = self
-            .call_json("list_api_keys", &Call::get_from(url), self.deadline())
+            .call_json(ClerkEndpoint::ListApiKeys, &Call::get_from(url), self.deadline())
             .await?;
         Ok(page.map(|page| page.data).unwrap_or_default())
     }
@@ -108,7 +109,7 @@ impl ClerkClient {
             .push(id)
             .push("revoke");
         let body = json!({ "revocation_reason": "revoked by its owner through the API" });
-        self.call_json("revoke_api_key", &Call::post(url, body), self.deadline())
+        self.call_json(ClerkEndpoint::RevokeApiKey, &Call::post(url, body), self.deadline())
             .await
     }
 }

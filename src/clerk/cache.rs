@@ -24,9 +24,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use moka::notification::RemovalCause;
 
 use super::client::{ClerkClient, ClerkError};
 use super::user::ClerkUser;
+use crate::metrics::{self, CacheLookup, UserCacheEviction};
 use crate::shared::SharedRedis;
 use crate::shared::evictions::SharedEvictions;
 
@@ -64,6 +66,16 @@ impl UserCache {
         let users = Cache::builder()
             .max_capacity(settings.max_entries)
             .time_to_live(settings.ttl)
+            .eviction_listener(|_, _, cause| {
+                let cause = match cause {
+                    RemovalCause::Explicit => UserCacheEviction::Invalidated,
+                    RemovalCause::Expired => UserCacheEviction::Expired,
+                    RemovalCause::Size => UserCacheEviction::Size,
+                    // A newer value for the same user: nothing left the cache.
+                    RemovalCause::Replaced => return,
+                };
+                metrics::clerk_user_evicted(cause);
+            })
             .build();
         Self {
             client,
@@ -90,13 +102,22 @@ impl UserCache {
 
     /// One user, from memory if known, else from Clerk (one call however many callers wait).
     pub async fn get(&self, id: &str) -> Result<Option<Arc<ClerkUser>>, ClerkError> {
-        self.users
-            .try_get_with_by_ref(id, async {
+        let entry = self
+            .users
+            .entry_by_ref(id)
+            .or_try_insert_with(async {
                 Ok::<_, ClerkError>(self.client.get_user(id).await?.map(Arc::new))
             })
             .await
             // moka shares one error among all coalesced callers as an `Arc`.
-            .map_err(|error| ClerkError::clone(&error))
+            .map_err(|error| ClerkError::clone(&error))?;
+        // A miss is a lookup that asked Clerk; callers coalesced onto it got a hit.
+        metrics::clerk_user_cache(if entry.is_fresh() {
+            CacheLookup::Miss
+        } else {
+            CacheLookup::Hit
+        });
+        Ok(entry.into_value())
     }
 
     /// The users among `ids` that exist, keyed by id. Hits come from memory; every miss is fetched
@@ -115,9 +136,11 @@ impl UserCache {
             }
             match self.users.get(id).await {
                 Some(Some(user)) => {
+                    metrics::clerk_user_cache(CacheLookup::Hit);
                     found.insert(id.clone(), user);
                 }
-                Some(None) => {} // known not to exist
+                // Known not to exist.
+                Some(None) => metrics::clerk_user_cache(CacheLookup::Hit),
                 None => misses.push(id.clone()),
             }
         }
@@ -134,6 +157,9 @@ impl UserCache {
             return Ok(found);
         }
 
+        for _ in &misses {
+            metrics::clerk_user_cache(CacheLookup::Miss);
+        }
         let mut fetched: HashMap<String, Arc<ClerkUser>> = self
             .client
             .get_users(&misses)

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::user::ClerkUser;
 use crate::config::Secret;
+use crate::metrics::{self, ClerkEndpoint, ClientError};
 
 /// Clerk accepts at most 100 values per filter of `GET /v1/users` (ARCHITECTURE §9).
 pub const MAX_IDS_PER_CALL: usize = 100;
@@ -162,7 +163,7 @@ impl ClerkClient {
         url.path_segments_mut()
             .map_err(|()| ClerkError::Unexpected("CLERK_API_URL cannot be a base URL".into()))?
             .push(id);
-        self.get_json("get_user", url, self.deadline()).await
+        self.get_json(ClerkEndpoint::GetUser, url, self.deadline()).await
     }
 
     /// `GET /v1/users?user_id=…&limit=100`, one HTTP call per 100 distinct ids, all within one
@@ -208,7 +209,7 @@ impl ClerkClient {
             query.append_pair("limit", &MAX_IDS_PER_CALL.to_string());
         }
         let users: Vec<ClerkUser> = self
-            .get_json("get_users", url, deadline)
+            .get_json(ClerkEndpoint::GetUsers, url, deadline)
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))?;
         // Keep only what was asked for, whatever the filter semantics turn out to be.
@@ -228,7 +229,7 @@ impl ClerkClient {
             .append_pair("limit", &limit.clamp(1, MAX_LIST_LIMIT).to_string())
             .append_pair("offset", &offset.to_string())
             .append_pair("order_by", "+created_at");
-        self.get_json("list_users", url, self.deadline())
+        self.get_json(ClerkEndpoint::ListUsers, url, self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))
     }
@@ -252,25 +253,29 @@ impl ClerkClient {
     /// `resource_not_found`.
     async fn get_json<T: DeserializeOwned>(
         &self,
-        operation: &'static str,
+        endpoint: ClerkEndpoint,
         url: Url,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
-        self.call_json(operation, &Call::get(url), deadline).await
+        self.call_json(endpoint, &Call::get(url), deadline).await
     }
 
     /// One logical call with retries, bounded by `deadline`. `Ok(None)` is a 404 that means
     /// "no such thing" (see [`Call::any_404_is_absent`]).
     pub(super) async fn call_json<T: DeserializeOwned>(
         &self,
-        operation: &'static str,
+        endpoint: ClerkEndpoint,
         call: &Call,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
+        let operation = endpoint.operation();
         let max_attempts = self.settings.max_attempts.max(1);
         let mut attempt = 1;
         let error = loop {
-            let failure = match self.attempt(call, deadline).await {
+            if attempt > 1 {
+                metrics::clerk_retry(endpoint);
+            }
+            let failure = match self.attempt(endpoint, call, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
@@ -318,15 +323,19 @@ impl ClerkClient {
         Err(error)
     }
 
-    /// One HTTP exchange, body included, cut short at the deadline.
+    /// One HTTP exchange, body included, cut short at the deadline; timed until its status (or
+    /// its failure) is known.
     async fn attempt<T: DeserializeOwned>(
         &self,
+        endpoint: ClerkEndpoint,
         call: &Call,
         deadline: Instant,
     ) -> Result<Option<T>, AttemptError> {
         let Some(authorization) = &self.authorization else {
             return Err(AttemptError::Fatal(ClerkError::Unauthorized));
         };
+        let started = Instant::now();
+        let mut answered = false;
         let exchange = async {
             let mut request = self
                 .http
@@ -335,8 +344,18 @@ impl ClerkClient {
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport_error)?;
+            let response = request.send().await.map_err(transport_error);
+            let response = match response {
+                Ok(response) => response,
+                Err(error) => {
+                    metrics::clerk_request(endpoint, Err(ClientError::Transport), started.elapsed());
+                    answered = true;
+                    return Err(error);
+                }
+            };
             let status = response.status();
+            metrics::clerk_request(endpoint, Ok(status.as_u16()), started.elapsed());
+            answered = true;
             if status.is_success() {
                 let body = response.bytes().await.map_err(transport_error)?;
                 return serde_json::from_slice(&body).map(Some).map_err(|e| {
@@ -370,13 +389,15 @@ impl ClerkClient {
                 }
             }
         };
-        tokio::time::timeout_at(deadline, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(AttemptError::Transient(
-                    "no answer within the request budget".into(),
-                ))
-            })
+        let result = tokio::time::timeout_at(deadline, exchange).await;
+        result.unwrap_or_else(|_| {
+            if !answered {
+                metrics::clerk_request(endpoint, Err(ClientError::Timeout), started.elapsed());
+            }
+            Err(AttemptError::Transient(
+                "no answer within the request budget".into(),
+            ))
+        })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::client::{Call, ClerkClient, ClerkError};
 use crate::config::TokenKind;
+use crate::metrics::ClerkEndpoint;
 
 /// What Clerk says about a valid token. The token itself is never kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,20 +43,17 @@ impl ClerkClient {
         kind: TokenKind,
         token: &str,
     ) -> Result<Option<MachineToken>, ClerkError> {
-        let (operation, path, body) = match kind {
+        let (endpoint, body) = match kind {
             TokenKind::ApiKey => (
-                "verify_api_key",
-                "/api_keys/verify",
+                ClerkEndpoint::VerifyApiKey,
                 json!({ "secret": token }),
             ),
             TokenKind::M2m => (
-                "verify_m2m_token",
-                "/m2m_tokens/verify",
+                ClerkEndpoint::VerifyM2mToken,
                 json!({ "token": token }),
             ),
             TokenKind::OAuth => (
-                "verify_oauth_token",
-                "/oauth_applications/access_tokens/verify",
+                ClerkEndpoint::VerifyOAuthToken,
                 json!({ "access_token": token }),
             ),
             TokenKind::Session => {
@@ -64,8 +62,8 @@ impl ClerkClient {
                 ));
             }
         };
-        let call = Call::verify(self.endpoint(path)?, body);
-        let token: Option<MachineToken> = self.call_json(operation, &call, self.deadline()).await?;
+        let call = Call::verify(self.endpoint(endpoint.url_template())?, body);
+        let token: Option<MachineToken> = self.call_json(endpoint, &call, self.deadline()).await?;
         Ok(token.filter(|token| !token.revoked && !token.expired))
     }
 }

@@ -118,6 +118,10 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOWED_HEADERS", default_value = values::DEFAULT_CORS_HEADERS,
         value_parser = values::header_names)]
     pub cors_allowed_headers: std::vec::Vec<String>,
+    /// Where Prometheus scrapes `/metrics` (its own listener, never the public one), or `off`.
+    #[arg(long, env = "METRICS_ADDR", default_value = "127.0.0.1:9464",
+        value_parser = values::metrics_addr)]
+    pub metrics_addr: MetricsAddr,
     /// Log filter (`tracing-subscriber` directives).
     #[arg(long = "rust-log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -129,6 +133,10 @@ pub struct Config {
     #[arg(skip)]
     pub dev_keys_dir: Option<PathBuf>,
 }
+
+/// `METRICS_ADDR`: the metrics listener's address, `None` when `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<std::net::SocketAddr>);
 
 /// The persisted-documents manifest and what happens to documents it does not list.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]

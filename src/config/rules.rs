@@ -109,6 +109,18 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
         ));
     }
 
+    // Metrics on the public listener would publish the server's inner counts to every client.
+    if let Some(metrics) = config.metrics_addr.0
+        && config.port != 0
+        && metrics.port() == config.port
+        && (metrics.ip() == config.host || metrics.ip().is_unspecified() || config.host.is_unspecified())
+    {
+        problems.push(format!(
+            "METRICS_ADDR: {metrics} is the public listener (HOST, PORT); metrics get a listener of \
+             their own, e.g. 127.0.0.1:9464, or `off`"
+        ));
+    }
+
     // Without a manifest nothing is listed; with one, `enforce` in production (the point of a
     // safelist) and `log` in development (so that a new operation works before it is listed).
     let trusted = &mut config.trusted_documents;

@@ -556,3 +556,35 @@ fn accepted_tokens_default_to_sessions_and_api_keys_need_the_secret_key() {
     assert!(config.clerk.accepted_tokens.accepts(TokenKind::OAuth));
     assert_eq!(config.clerk.machine_id.as_deref(), Some("mch_abc123"));
 }
+
+#[test]
+fn metrics_listen_apart_from_the_public_port_or_not_at_all() {
+    let metrics = |vars: &[(&str, &str)]| parse(vars).map(|config| config.metrics_addr.0);
+    let local = "127.0.0.1:9464".parse().ok();
+    assert_eq!(metrics(&[]).unwrap(), local);
+    assert_eq!(metrics(&[("METRICS_ADDR", "off")]).unwrap(), None);
+    assert_eq!(metrics(&[("METRICS_ADDR", "OFF")]).unwrap(), None);
+    assert_eq!(
+        metrics(&[("METRICS_ADDR", "[::1]:9100")]).unwrap(),
+        "[::1]:9100".parse().ok()
+    );
+    for bad in ["9464", "localhost:9464", "127.0.0.1", "on"] {
+        let error = metrics(&[("METRICS_ADDR", bad)]).unwrap_err().to_string();
+        assert!(error.contains("METRICS_ADDR:"), "{bad}: {error}");
+    }
+    // The public listener's address, spelt out or through 0.0.0.0 on either side.
+    for (host, address) in [
+        ("127.0.0.1", "127.0.0.1:8080"),
+        ("0.0.0.0", "127.0.0.1:8080"),
+        ("127.0.0.1", "0.0.0.0:8080"),
+    ] {
+        let error = metrics(&[("HOST", host), ("METRICS_ADDR", address)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("METRICS_ADDR: ") && error.contains("public listener"), "{error}");
+    }
+    // Another port, another address, or a public port picked at start-up: no conflict.
+    assert!(metrics(&[("METRICS_ADDR", "127.0.0.1:8081")]).is_ok());
+    assert!(metrics(&[("HOST", "10.0.0.1"), ("METRICS_ADDR", "127.0.0.1:8080")]).is_ok());
+    assert!(metrics(&[("PORT", "0"), ("METRICS_ADDR", "127.0.0.1:0")]).is_ok());
+}

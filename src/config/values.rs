@@ -126,6 +126,15 @@ pub fn port(v: &str) -> Result<u16, &'static str> {
         .map_err(|_| "expected a port number from 0 to 65535")
 }
 
+pub fn metrics_addr(v: &str) -> Result<super::MetricsAddr, &'static str> {
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(super::MetricsAddr(None));
+    }
+    v.parse()
+        .map(|address| super::MetricsAddr(Some(address)))
+        .map_err(|_| "expected an address and port such as 127.0.0.1:9464, or `off`")
+}
+
 pub fn database_url(v: &str) -> Result<String, &'static str> {
     if ["sqlite:", "postgres://", "postgresql://"]
         .iter()

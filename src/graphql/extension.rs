@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextResolve, NextSubscribe, NextValidation, ResolveInfo,
+    NextRequest, NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
@@ -25,6 +25,7 @@ use super::null_on_error::FieldErrors;
 use super::trusted_documents::{Admission, CheckOnly, TrustedDocuments};
 use super::variables::coercion_errors;
 use crate::authz::Authorization;
+use crate::metrics::{self, GraphqlOutcome, OperationType, SharedString};
 
 /// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
 /// the deadline middleware instead; a socket's operations carry this). On expiry the answer is
@@ -61,6 +62,7 @@ impl ExtensionFactory for SchemaExtension {
             parts: Arc::clone(&self.0),
             fields: Arc::default(),
             operation_name: OnceLock::new(),
+            counted: Counted::default(),
         })
     }
 }
@@ -72,10 +74,83 @@ struct RequestExtension {
     fields: Arc<FieldErrors>,
     /// The request's `operationName`, for the variable check once the document is parsed.
     operation_name: OnceLock<Option<String>>,
+    /// What `graphql_server_operations_total` says of this request.
+    counted: Counted,
+}
+
+/// The labels of an operation, learnt as it goes through the hooks.
+#[derive(Default)]
+struct Counted {
+    /// Its type, and its name when the document is a trusted one (a bounded, operator-written
+    /// set; any other name could be anything a client sends).
+    operation: OnceLock<(OperationType, Option<SharedString>)>,
+    /// Whether it reached execution (else it was refused).
+    executed: OnceLock<()>,
+}
+
+impl Counted {
+    fn learn(&self, document: &ExecutableDocument, operation_name: Option<&str>, listed: bool) {
+        let operation = match (&document.operations, operation_name) {
+            (DocumentOperations::Single(operation), _) => Some((None, operation)),
+            (DocumentOperations::Multiple(operations), Some(name)) => operations
+                .get_key_value(name)
+                .map(|(name, operation)| (Some(name), operation)),
+            (DocumentOperations::Multiple(operations), None) => operations
+                .iter()
+                .next()
+                .filter(|_| operations.len() == 1)
+                .map(|(name, operation)| (Some(name), operation)),
+        };
+        let Some((name, operation)) = operation else {
+            return;
+        };
+        let kind = match operation.node.ty {
+            async_graphql::parser::types::OperationType::Query => OperationType::Query,
+            async_graphql::parser::types::OperationType::Mutation => OperationType::Mutation,
+            async_graphql::parser::types::OperationType::Subscription => {
+                OperationType::Subscription
+            }
+        };
+        let name = name
+            .filter(|_| listed)
+            .map(|name| SharedString::from_owned(name.to_string()));
+        let _ = self.operation.set((kind, name));
+    }
+
+    fn record(&self, response: &Response) {
+        let outcome = match (self.executed.get(), response.errors.is_empty()) {
+            (None, _) => GraphqlOutcome::Refused,
+            (Some(()), true) => GraphqlOutcome::Success,
+            (Some(()), false) => GraphqlOutcome::Errors,
+        };
+        let (kind, name) = self
+            .operation
+            .get()
+            .cloned()
+            .unwrap_or((OperationType::Unknown, None));
+        let errors = response.errors.iter().map(|error| {
+            let extension = |key| match error.extensions.as_ref()?.get(key)? {
+                Value::String(value) => Some(value.as_str()),
+                _ => None,
+            };
+            (extension("code"), extension("limit"))
+        });
+        metrics::graphql_operation(kind, name, outcome, errors);
+    }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestExtension {
+    /// Over HTTP, the whole request (a socket's operations go through `subscribe`, and are
+    /// counted by the socket metrics).
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let response = next.run(ctx).await;
+        if ctx.data_opt::<CheckOnly>().is_none() {
+            self.counted.record(&response);
+        }
+        response
+    }
+
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -86,7 +161,11 @@ impl Extension for RequestExtension {
         // the manifest was loaded, and an unlisted text may be refused before it is parsed.
         let limits = &self.parts.limits;
         let request = match self.parts.documents.admit(&request)? {
-            Admission::Listed(document) => limits.prepare_listed(request, document.document())?,
+            Admission::Listed(document) => {
+                let name = request.operation_name.as_deref();
+                self.counted.learn(document.document(), name, true);
+                limits.prepare_listed(request, document.document())?
+            }
             Admission::Unlisted(hash) => {
                 let mut request = limits.prepare(request)?;
                 self.parts.documents.check_unlisted(hash, &mut request)?;
@@ -113,11 +192,12 @@ impl Extension for RequestExtension {
             // A manifest's document, checked at load: no viewer, no variables to check.
             return Ok(document);
         }
+        let operation_name = self.operation_name.get().and_then(Option::as_deref);
+        self.counted.learn(&document, operation_name, false);
         self.parts
             .authorization
             .check_subscriptions(ctx, &document)
             .await?;
-        let operation_name = self.operation_name.get().and_then(Option::as_deref);
         let registry = &ctx.schema_env.registry;
         if let Some(error) = coercion_errors(registry, &document, operation_name, variables)
             .into_iter()
@@ -146,6 +226,7 @@ impl Extension for RequestExtension {
             // Validated: that was all a manifest check asked for.
             return Response::new(Value::Null);
         }
+        let _ = self.counted.executed.set(());
         let mut response = match ctx.data_opt::<ExecutionDeadline>() {
             None => next.run(ctx, operation_name).await,
             Some(ExecutionDeadline(limit)) => {

@@ -15,6 +15,7 @@ use crate::auth::token_kind::{self, Detected};
 use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
 use crate::config::{AcceptedTokens, TokenKind};
 use crate::http::error::ApiError;
+use crate::metrics::{self, TokenResult};
 use crate::rate_limit::{ClientIp, RateLimiter};
 
 /// Request extension: the viewer, or `None` for an anonymous request.
@@ -48,7 +49,8 @@ impl Authenticator {
         headers: &HeaderMap,
         client: Option<IpAddr>,
     ) -> Result<Option<Arc<Viewer>>, ApiError> {
-        let Some((token, carrier)) = self.tokens.extract(headers)? else {
+        let Some((token, carrier)) = self.tokens.extract(headers).inspect_err(count_refusal)?
+        else {
             return Ok(None);
         };
         let detected = token_kind::detect(token);
@@ -65,6 +67,7 @@ impl Authenticator {
             Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
             Ok(()) => self.verify_machine(detected, token).await.map(Some),
         };
+        count(&verified);
         match verified {
             Err(failure) if detected.kind == TokenKind::Session => {
                 tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
@@ -90,16 +93,18 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
-        let Some((token, carrier)) = self.tokens.extract(headers)? else {
+        let Some((token, carrier)) = self.tokens.extract(headers).inspect_err(count_refusal)?
+        else {
             return Ok(None);
         };
         let detected = token_kind::detect(token);
-        if detected.kind != TokenKind::Session {
-            return Err(AuthFailure::TypeMismatch);
-        }
         // The same rule as over HTTP: sessions may not be accepted at all.
-        self.admit(detected, carrier)?;
-        let verified = self.verify_session(token).await;
+        let verified = match self.admit(detected, carrier) {
+            Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
+            Ok(()) => Err(AuthFailure::TypeMismatch),
+            Err(failure) => Err(failure),
+        };
+        count(&verified);
         if let Err(failure) = verified {
             tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
         }
@@ -145,6 +150,19 @@ impl Authenticator {
         }
         Ok(viewer)
     }
+}
+
+/// `auth_tokens_total`: one per token presented.
+fn count<T>(verified: &Result<Option<T>, AuthFailure>) {
+    match verified {
+        Ok(Some(_)) => metrics::auth_token(TokenResult::Accepted, metrics::NO_REASON).increment(1),
+        Ok(None) => metrics::auth_token(TokenResult::Pending, metrics::NO_REASON).increment(1),
+        Err(failure) => count_refusal(failure),
+    }
+}
+
+fn count_refusal(failure: &AuthFailure) {
+    metrics::auth_token(TokenResult::Refused, failure.reason()).increment(1);
 }
 
 pub async fn authenticate(

@@ -11,4 +11,5 @@ pub mod error;
 pub mod graphql;
 pub mod guards;
 pub mod rate_limit;
+pub mod request_metrics;
 pub mod unread_body;

@@ -166,6 +166,8 @@ pub enum Limit {
 }
 
 impl Limit {
+    pub const ALL: [Self; 4] = [Self::Address, Self::User, Self::Webhook, Self::Lockout];
+
     pub fn reason(self) -> &'static str {
         match self {
             Self::Address => "ip_rate_limit",
@@ -371,6 +373,7 @@ impl RateLimiter {
             return None;
         }
         let lockout = self.store.lock_out(address, self.lockout).await?;
+        crate::metrics::lockout_started();
         tracing::warn!(
             client_ip = %ip,
             lockout_secs = lockout.duration.as_secs(),
@@ -401,7 +404,9 @@ impl RateLimiter {
     }
 }
 
+/// Every refusal is made here, and counted here.
 fn refused(limit: Limit, wait: Duration) -> Refusal {
+    crate::metrics::rate_limit_refusal(limit.reason()).increment(1);
     Refusal {
         limit,
         retry_after_secs: retry_after_secs(wait),

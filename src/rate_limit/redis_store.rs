@@ -23,6 +23,7 @@ use redis::{AsyncCommands as _, RedisResult, Script};
 use super::memory::MemoryStore;
 use super::outage::Outage;
 use super::{Decision, Key, Lockout, LockoutPolicy, Quota, RateLimitStore};
+use crate::metrics::{self, RedisOutcome};
 use crate::shared::SharedRedis;
 
 /// How long a check waits for Redis, connecting included, before answering locally.
@@ -38,6 +39,9 @@ pub struct RedisStore {
     gcra: Script,
     lock_out: Script,
 }
+
+/// The `feature` of `redis_fallbacks_total` for a check answered by the local store.
+pub const FALLBACK_FEATURE: &str = "rate_limit";
 
 impl RedisStore {
     /// Quotas and lockouts in `redis`, answered by `local` while Redis cannot be reached.
@@ -66,23 +70,28 @@ impl RedisStore {
         } else if let Some(connection) = self.redis.commands() {
             match tokio::time::timeout(CALL_TIMEOUT, call(connection)).await {
                 Ok(Ok(value)) => {
+                    metrics::redis_command(RedisOutcome::Ok);
                     self.outage.succeeded();
                     Some(value)
                 }
                 Ok(Err(error)) => {
+                    metrics::redis_command(RedisOutcome::Error);
                     self.outage.failed(&error);
                     None
                 }
                 Err(_) => {
+                    metrics::redis_command(RedisOutcome::Error);
                     self.outage.failed(&"no answer within the time-out");
                     None
                 }
             }
         } else {
+            metrics::redis_command(RedisOutcome::Unavailable);
             self.outage.failed(&"not connected yet");
             None
         };
         if answer.is_none() {
+            metrics::redis_fallback(FALLBACK_FEATURE);
             self.outage.fell_back();
         }
         answer

@@ -9,10 +9,12 @@ mod probes;
 mod reload;
 mod request_data;
 mod router;
+mod scrape;
 mod startup;
 
 use connections::Connections;
 use reload::ManifestReload;
+use scrape::MetricsListener;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -59,6 +62,10 @@ pub struct BuildOptions {
     pub clock: Arc<dyn Clock>,
     /// Called with the SQL of every statement run (tests count them).
     pub on_statement: Option<StatementObserver>,
+    /// The installed recorder's handle (`metrics::install`): with it, metrics are recorded and
+    /// served on `METRICS_ADDR`. Only `serve` passes one: the recorder is the process's, and
+    /// tests run many applications in one process.
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl Default for BuildOptions {
@@ -66,6 +73,7 @@ impl Default for BuildOptions {
         Self {
             clock: Arc::new(SystemClock),
             on_statement: None,
+            metrics: None,
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Application {
     retention: Retention,
     /// The trusted documents manifest, reloaded on SIGHUP while the server runs.
     manifest: Option<ManifestReload>,
+    /// `METRICS_ADDR`, when metrics are on.
+    metrics: Option<MetricsListener>,
 }
 
 impl Application {
@@ -85,6 +95,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsListener::local_addr)
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
@@ -95,12 +110,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let cleanup = tokio::spawn(self.retention.run());
+        let metrics = self.metrics.map(MetricsListener::spawn);
         let reloads = self.manifest.map(ManifestReload::on_hangup).transpose()?;
         let result = self
             .connections
             .serve(self.listener, self.router, shutdown, SHUTDOWN_GRACE)
             .await;
         cleanup.abort();
+        // A scrape is cheap and idempotent: one cut off is simply repeated by Prometheus.
+        for task in metrics.into_iter().flatten() {
+            task.abort();
+        }
         if let Some(reloads) = reloads {
             reloads.abort();
         }

@@ -180,4 +180,6 @@ pub(super) fn router(
             )
             .layer(PropagateRequestIdLayer::new(request_id)),
     )
+    // Outermost: the duration covers every layer, and the status is the one sent.
+    .layer(middleware::from_fn(http::request_metrics::record))
 }

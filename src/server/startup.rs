@@ -11,9 +11,10 @@ use tokio::net::TcpListener;
 use super::connections::Connections;
 use super::reload::ManifestReload;
 use super::router::router;
+use super::scrape::{MetricsListener, Sampled};
 use super::{AppState, Application, BuildOptions};
 use crate::api_keys::ApiKeyManagement;
-use crate::auth::Verifier;
+use crate::auth::{AuthFailure, Verifier};
 use crate::auth::clock::Clock;
 use crate::auth::dev_keys::{DEV_ISSUER, DevKeys, DevToken};
 use crate::auth::keys::KeySource;
@@ -28,11 +29,11 @@ use crate::graphql::broadcast::Relay;
 use crate::graphql::trusted_documents::TrustedDocuments;
 use crate::http::authentication::Authenticator;
 use crate::playground::DevTokenMinter;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{Limit, RateLimiter};
 use crate::schema::{SchemaOptions, build_schema};
 use crate::shared::SharedRedis;
 use crate::users::UserEvents;
-use crate::webhooks::{Retention, SigningKeys, WebhookState};
+use crate::webhooks::{Retention, SigningKeys, WebhookRefusal, WebhookState};
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
@@ -43,12 +44,25 @@ impl Application {
         let BuildOptions {
             clock,
             on_statement,
+            metrics,
         } = options;
         let mut db = db::connect(&config.database_url)
             .await
             .with_context(|| "could not connect to DATABASE_URL".to_string())?;
-        if let Some(observe) = on_statement {
-            db.set_metric_callback(move |info| observe(&info.statement.sql));
+        let recorded = metrics.is_some();
+        if recorded || on_statement.is_some() {
+            db.set_metric_callback(move |info| {
+                let sql = &info.statement.sql;
+                if recorded {
+                    crate::metrics::db_statement(sql, info.elapsed);
+                }
+                if let Some(observe) = &on_statement {
+                    observe(sql);
+                }
+            });
+        }
+        if recorded {
+            preregister_metrics(config.redis_url.is_some());
         }
         if config.database_auto_migrate {
             db::migrate_up(&db)
@@ -166,6 +180,16 @@ impl Application {
                 clock: Arc::clone(&clock),
             }) as Arc<dyn DevTokenMinter>
         });
+        let metrics = match (metrics, config.metrics_addr.0) {
+            (Some(handle), Some(address)) => {
+                let sampled = Sampled {
+                    db: state.db.clone(),
+                    keys: state.authenticator.verifier.key_source().clone(),
+                };
+                Some(MetricsListener::bind(address, handle, sampled).await?)
+            }
+            _ => None,
+        };
         let router = router(state, &config, webhooks, dev_tokens);
 
         let address = SocketAddr::new(config.host, config.port);
@@ -182,7 +206,31 @@ impl Application {
             connections,
             retention,
             manifest,
+            metrics,
         })
+    }
+}
+
+/// The counters whose label values belong to other modules, at 0 (see `metrics::install`).
+fn preregister_metrics(redis: bool) {
+    use crate::metrics::{TokenResult, WebhookEventType, WebhookOutcome};
+    for failure in AuthFailure::ALL {
+        crate::metrics::auth_token(TokenResult::Refused, failure.reason()).absolute(0);
+    }
+    for limit in Limit::ALL {
+        crate::metrics::rate_limit_refusal(limit.reason()).absolute(0);
+    }
+    for refusal in WebhookRefusal::ALL {
+        let refused = WebhookOutcome::Refused(refusal.code());
+        crate::metrics::webhook_delivery(WebhookEventType::UNKNOWN, refused).absolute(0);
+    }
+    for event_type in WebhookEventType::KNOWN.map(WebhookEventType::of) {
+        for outcome in [WebhookOutcome::Applied, WebhookOutcome::Duplicate] {
+            crate::metrics::webhook_delivery(event_type, outcome).absolute(0);
+        }
+    }
+    if redis {
+        crate::metrics::preregister_redis(&[crate::rate_limit::redis_store::FALLBACK_FEATURE]);
     }
 }
 

@@ -28,6 +28,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 
+use crate::metrics::{self, RedisOutcome};
+
 /// A message published on one of our channels, as received by this process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -126,7 +128,10 @@ impl SharedRedis {
 
     /// [`Self::commands`], not connected yet as an error.
     pub fn connected_commands(&self) -> RedisResult<ConnectionManager> {
-        self.commands().ok_or_else(not_connected)
+        self.commands().ok_or_else(|| {
+            metrics::redis_command(RedisOutcome::Unavailable);
+            not_connected()
+        })
     }
 
     /// Whether both connections have been established (they reconnect by themselves after).
@@ -289,6 +294,10 @@ impl SharedRedis {
     fn subscribed(&self) {
         self.inner.subscribed.store(true, Ordering::Relaxed);
         self.inner.subscriptions.send_modify(|count| *count += 1);
+        // The first subscription is the connection; every later one, a reconnection.
+        if *self.inner.subscriptions.borrow() > 1 {
+            metrics::redis_reconnected();
+        }
     }
 
     /// Turns the subscriber connection's pushes into [`Message`]s for the local receivers, and
@@ -346,14 +355,19 @@ fn manager_config() -> ConnectionManagerConfig {
 /// Runs a Redis call within a request's budget: a Redis that does not answer, or that is being
 /// reconnected to, costs a request at most [`RESPONSE_TIMEOUT`] before it falls back.
 pub async fn within_budget<T>(call: impl Future<Output = RedisResult<T>>) -> RedisResult<T> {
-    tokio::time::timeout(RESPONSE_TIMEOUT, call)
+    let result = tokio::time::timeout(RESPONSE_TIMEOUT, call)
         .await
         .unwrap_or_else(|_| {
             Err(redis::RedisError::from((
                 redis::ErrorKind::Io,
                 "Redis did not answer in time",
             )))
-        })
+        });
+    metrics::redis_command(match result {
+        Ok(_) => RedisOutcome::Ok,
+        Err(_) => RedisOutcome::Error,
+    });
+    result
 }
 
 fn not_connected() -> redis::RedisError {

@@ -26,6 +26,7 @@ use crate::auth::clock::Clock;
 use crate::auth::revocation::{Revocation, Revocations};
 use crate::clerk::UserCache;
 use crate::db::{self, webhook_events};
+use crate::metrics::{WebhookEventType, WebhookOutcome};
 use crate::users::{UserEventKind, UserEvents, apply_deletion, apply_snapshot};
 
 /// Clerk's largest events (a user with many identities and full metadata) are tens of KB.
@@ -58,8 +59,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: WebhookState) -> Router<S
 /// over the limit or another method would be plain text or empty.
 async fn method_not_allowed() -> Response {
     let mut response = refuse(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        WebhookEventType::UNKNOWN,
+        WebhookRefusal::MethodNotAllowed,
         "webhook deliveries are POST requests",
     );
     response
@@ -79,8 +80,8 @@ async fn receive(
     };
     let Some(signed) = signed_headers(&headers) else {
         return refuse(
-            StatusCode::UNAUTHORIZED,
-            "missing_signature",
+            WebhookEventType::UNKNOWN,
+            WebhookRefusal::MissingSignature,
             "svix-id, svix-timestamp and svix-signature are required",
         );
     };
@@ -91,8 +92,8 @@ async fn receive(
     {
         tracing::warn!(svix_id = signed.id, %error, "webhook refused");
         return refuse(
-            StatusCode::UNAUTHORIZED,
-            "invalid_signature",
+            WebhookEventType::UNKNOWN,
+            WebhookRefusal::InvalidSignature,
             &error.to_string(),
         );
     }
@@ -101,11 +102,16 @@ async fn receive(
         Err(error) => {
             tracing::warn!(svix_id = signed.id, %error, "webhook payload refused");
             return refuse(
-                StatusCode::BAD_REQUEST,
-                "malformed_payload",
+                WebhookEventType::UNKNOWN,
+                WebhookRefusal::MalformedPayload,
                 &error.to_string(),
             );
         }
+    };
+    let counted = WebhookEventType::of(&event_type);
+    let acknowledged = |outcome| {
+        crate::metrics::webhook_delivery(counted, outcome).increment(1);
+        StatusCode::NO_CONTENT.into_response()
     };
     match &event {
         ClerkEvent::Ignored => {
@@ -114,7 +120,7 @@ async fn receive(
                 event_type,
                 "webhook type not handled; acknowledged"
             );
-            return StatusCode::NO_CONTENT.into_response();
+            return acknowledged(WebhookOutcome::Ignored);
         }
         // Nothing stored: revoking twice is harmless.
         ClerkEvent::SessionEnded { session_id } => {
@@ -126,7 +132,7 @@ async fn receive(
             state
                 .revocations
                 .revoke(Revocation::Session(session_id.clone()));
-            return StatusCode::NO_CONTENT.into_response();
+            return acknowledged(WebhookOutcome::Applied);
         }
         // Revoked before storage, so that it takes effect even while the database is down
         // (Svix redelivers until the deletion is stored; revoking again is harmless).
@@ -139,7 +145,7 @@ async fn receive(
     match record_and_apply(&state.db, signed.id, &event_type, &event, received_at).await {
         Ok(Delivery::Duplicate) => {
             tracing::info!(svix_id = signed.id, event_type, "webhook already applied");
-            StatusCode::NO_CONTENT.into_response()
+            acknowledged(WebhookOutcome::Duplicate)
         }
         Ok(Delivery::Applied {
             user_id,
@@ -160,13 +166,13 @@ async fn receive(
                 // Also after `user.created`: a lookup before the user existed cached "not found".
                 users.invalidate(user_id).await;
             }
-            StatusCode::NO_CONTENT.into_response()
+            acknowledged(WebhookOutcome::Applied)
         }
         Err(error) if db::is_unavailable(&error) => {
             tracing::error!(svix_id = signed.id, %error, "webhook not stored: database unavailable");
             let mut response = refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
+                counted,
+                WebhookRefusal::StorageUnavailable,
                 "the database is unavailable; retry later",
             );
             response
@@ -177,8 +183,8 @@ async fn receive(
         Err(error) => {
             tracing::error!(svix_id = signed.id, %error, "webhook not stored");
             refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "storage_failed",
+                counted,
+                WebhookRefusal::StorageFailed,
                 "the delivery could not be stored",
             )
         }
@@ -263,23 +269,77 @@ fn body_refused(rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         tracing::warn!(limit = MAX_BODY_BYTES, "webhook refused: body too large");
         return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            WebhookEventType::UNKNOWN,
+            WebhookRefusal::PayloadTooLarge,
             &format!("the body is larger than the limit of {MAX_BODY_BYTES} bytes"),
         );
     }
     tracing::warn!(%rejection, "webhook refused: body unreadable");
     refuse(
-        StatusCode::BAD_REQUEST,
-        "invalid_body",
+        WebhookEventType::UNKNOWN,
+        WebhookRefusal::InvalidBody,
         "the request body could not be read",
     )
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+/// Why a delivery was not acknowledged: its status and the `error` code of the answer, which is
+/// also the `reason` of `webhook_deliveries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRefusal {
+    MethodNotAllowed,
+    PayloadTooLarge,
+    InvalidBody,
+    MissingSignature,
+    InvalidSignature,
+    MalformedPayload,
+    StorageUnavailable,
+    StorageFailed,
+}
+
+impl WebhookRefusal {
+    pub const ALL: [Self; 8] = [
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::InvalidBody,
+        Self::MissingSignature,
+        Self::InvalidSignature,
+        Self::MalformedPayload,
+        Self::StorageUnavailable,
+        Self::StorageFailed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidBody => "invalid_body",
+            Self::MissingSignature => "missing_signature",
+            Self::InvalidSignature => "invalid_signature",
+            Self::MalformedPayload => "malformed_payload",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::StorageFailed => "storage_failed",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidBody | Self::MalformedPayload => StatusCode::BAD_REQUEST,
+            Self::MissingSignature | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFailed => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A refusal's answer, counted. `event_type` is `unknown` until the payload was read.
+fn refuse(event_type: WebhookEventType, refusal: WebhookRefusal, message: &str) -> Response {
+    crate::metrics::webhook_delivery(event_type, WebhookOutcome::Refused(refusal.code()))
+        .increment(1);
     (
-        status,
-        axum::Json(json!({ "error": code, "message": message })),
+        refusal.status(),
+        axum::Json(json!({ "error": refusal.code(), "message": message })),
     )
         .into_response()
 }

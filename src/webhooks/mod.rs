@@ -7,6 +7,6 @@ pub mod handler;
 pub mod retention;
 pub mod signature;
 
-pub use handler::{WebhookState, routes};
+pub use handler::{WebhookRefusal, WebhookState, routes};
 pub use retention::Retention;
 pub use signature::SigningKeys;

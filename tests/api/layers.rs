@@ -19,29 +19,34 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("net", &[]),
     ("config", &["net"]),
     ("telemetry", &["config"]),
+    // The metrics' names and label values, recorded from every layer above.
+    ("metrics", &[]),
     // Services the domains use.
     ("db", &[]),
-    ("shared", &[]),
+    ("shared", &["metrics"]),
     // Revocations and user-cache evictions reach the other replicas through Redis; opaque
     // machine tokens are verified by asking Clerk.
-    ("clerk", &["config", "shared"]),
-    ("auth", &["clerk", "config", "shared"]),
-    ("rate_limit", &["auth", "config", "net", "shared"]),
+    ("clerk", &["config", "metrics", "shared"]),
+    ("auth", &["clerk", "config", "metrics", "shared"]),
+    ("rate_limit", &["auth", "config", "metrics", "net", "shared"]),
     ("authz", &["auth", "clerk", "config"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
     // every replica through `shared`), below the slices.
     (
         "graphql",
-        &["auth", "authz", "clerk", "config", "db", "shared"],
+        &["auth", "authz", "clerk", "config", "db", "metrics", "shared"],
     ),
     // Here the domain slices (see `SLICE_MAY_IMPORT`).
-    ("webhooks", &["auth", "clerk", "config", "db", "users"]),
+    ("webhooks", &["auth", "clerk", "config", "db", "metrics", "users"]),
     // The schema, assembled from the slices' roots: the one module that names every slice.
     ("schema", &["auth", "authz", "config", "graphql", SLICES]),
     // HTTP and sockets.
-    ("http", &["auth", "config", "graphql", "net", "rate_limit"]),
+    (
+        "http",
+        &["auth", "config", "graphql", "metrics", "net", "rate_limit"],
+    ),
     ("playground", &["auth", "config", "http"]),
-    ("websocket", &["auth", "http", "rate_limit", "schema"]),
+    ("websocket", &["auth", "http", "metrics", "rate_limit", "schema"]),
     // The router and start-up. A slice plugs in through `schema`; `users` also feeds the
     // webhooks and the per-request loaders, `api_keys` is handed its Clerk client.
     (
@@ -55,6 +60,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "db",
             "graphql",
             "http",
+            "metrics",
             "net",
             "playground",
             "rate_limit",

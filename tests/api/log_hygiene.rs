@@ -75,6 +75,8 @@ async fn exercise_server(log_format: Option<&str>) -> Run {
         .current_dir(workdir.path())
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .env("DATABASE_URL", &database_url)
         .env("CLERK_SECRET_KEY", SECRET_KEY)
         .env("CLERK_API_URL", &clerk.url)

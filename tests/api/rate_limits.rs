@@ -543,6 +543,8 @@ async fn the_lockout_start_is_logged_once_with_the_address_and_never_the_token()
         .current_dir(workdir.path())
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .env(
             "DATABASE_URL",
             format!(

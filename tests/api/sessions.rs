@@ -403,6 +403,8 @@ async fn a_4_mib_socket_message_is_refused_before_it_is_buffered() {
         .current_dir(workdir.path())
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .env("DATABASE_URL", "sqlite::memory:")
         .env("DEV_MODE", "false")
         .env("RUST_LOG", "warn")

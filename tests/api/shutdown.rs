@@ -27,6 +27,8 @@ async fn sigterm_mid_burst_loses_no_acknowledged_delivery(backend: Backend) {
         .current_dir(workdir.path())
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .env("DATABASE_URL", database.url())
         .env("CLERK_WEBHOOK_SIGNING_SECRET", WEBHOOK_SECRET)
         .env("DEV_MODE", "false")

@@ -578,6 +578,8 @@ fn server(workdir: &Path, port: u16, path: &Path, vars: &[(&str, &str)]) -> toki
         .current_dir(workdir)
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .env(
             "DATABASE_URL",
             format!("sqlite://{}?mode=rwc", workdir.join("db.sqlite").display()),

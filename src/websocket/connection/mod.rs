@@ -27,6 +27,7 @@ use super::protocol::{
 use super::{INIT_TIMEOUT, WsState};
 use crate::auth::Viewer;
 use crate::auth::revocation::Revocation;
+use crate::metrics::{InFlight, SocketEnd};
 use crate::rate_limit::slots::Slot;
 use operations::{Outcome, Results};
 
@@ -49,6 +50,7 @@ pub async fn serve(
     client: Client,
     _slot: Slot,
 ) {
+    let _open = crate::metrics::socket_opened();
     let mut connection = Connection {
         socket,
         messages: ServerMessages(protocol),
@@ -87,8 +89,9 @@ struct Connection {
     viewer: Option<Arc<Viewer>>,
     /// When the viewer's token (plus the clock skew) expires.
     expires: Option<Instant>,
-    /// Running operations by id: their generation and how to stop them.
-    operations: HashMap<String, (u64, AbortHandle)>,
+    /// Running operations by id: their generation, how to stop them, and their place in
+    /// `graphql_subscriptions_active`.
+    operations: HashMap<String, (u64, AbortHandle, InFlight)>,
     generation: u64,
 }
 
@@ -191,7 +194,7 @@ impl Connection {
             )),
             ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload, results).await,
             ClientMessage::Complete { id } => {
-                if let Some((_, abort)) = self.operations.remove(&id) {
+                if let Some((_, abort, _)) = self.operations.remove(&id) {
                     abort.abort();
                 }
                 Ok(())
@@ -216,9 +219,14 @@ impl Connection {
     }
 
     async fn end(mut self, end: End) {
-        for (_, (_, abort)) in self.operations.drain() {
+        for (_, (_, abort, _)) in self.operations.drain() {
             abort.abort();
         }
+        crate::metrics::socket_closed(match end {
+            End::Gone => SocketEnd::Gone,
+            End::ClosedByClient => SocketEnd::Client,
+            End::Close(code, _) => SocketEnd::Code(code),
+        });
         let closing = async {
             match end {
                 End::Gone => Ok(()),

@@ -69,7 +69,9 @@ impl Connection {
         self.generation += 1;
         let generation = self.generation;
         let (abort, registration) = AbortHandle::new_pair();
-        self.operations.insert(id.clone(), (generation, abort));
+        let running = crate::metrics::socket_operation_started();
+        self.operations
+            .insert(id.clone(), (generation, abort, running));
         let responses = self.state.schema.execute_stream(request);
         results.push(outcomes(id, generation, responses, registration));
         Ok(())
@@ -79,7 +81,7 @@ impl Connection {
         let current = self
             .operations
             .get(&outcome.id)
-            .map(|(generation, _)| *generation);
+            .map(|(generation, _, _)| *generation);
         if current != Some(outcome.generation) {
             return Ok(()); // completed by the client meanwhile
         }

@@ -37,6 +37,8 @@ pub fn spawn_server(workdir: &TempDir, port: u16, vars: &[(String, String)]) -> 
         .current_dir(workdir.path())
         .env_clear()
         .env("PORT", port.to_string())
+        // Tests run side by side: none takes the default metrics port.
+        .env("METRICS_ADDR", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
