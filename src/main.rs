@@ -124,7 +124,11 @@ async fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let playground = config.graphql_playground;
     // The process's recorder, before anything records; none at all with METRICS_ADDR=off.
-    let metrics = config.metrics_addr.0.map(|_| metrics::install()).transpose()?;
+    let metrics = config
+        .metrics_addr
+        .0
+        .map(|_| metrics::install())
+        .transpose()?;
     let options = BuildOptions {
         metrics,
         ..BuildOptions::default()

@@ -96,7 +96,11 @@ impl ClerkClient {
             .append_pair("subject", subject)
             .append_pair("limit", &MAX_KEYS_LISTED.to_string());
         let page: Option<Page> = self
-            .call_json(ClerkEndpoint::ListApiKeys, &Call::get_from(url), self.deadline())
+            .call_json(
+                ClerkEndpoint::ListApiKeys,
+                &Call::get_from(url),
+                self.deadline(),
+            )
             .await?;
         Ok(page.map(|page| page.data).unwrap_or_default())
     }
@@ -109,7 +113,11 @@ impl ClerkClient {
             .push(id)
             .push("revoke");
         let body = json!({ "revocation_reason": "revoked by its owner through the API" });
-        self.call_json(ClerkEndpoint::RevokeApiKey, &Call::post(url, body), self.deadline())
-            .await
+        self.call_json(
+            ClerkEndpoint::RevokeApiKey,
+            &Call::post(url, body),
+            self.deadline(),
+        )
+        .await
     }
 }

@@ -163,7 +163,8 @@ impl ClerkClient {
         url.path_segments_mut()
             .map_err(|()| ClerkError::Unexpected("CLERK_API_URL cannot be a base URL".into()))?
             .push(id);
-        self.get_json(ClerkEndpoint::GetUser, url, self.deadline()).await
+        self.get_json(ClerkEndpoint::GetUser, url, self.deadline())
+            .await
     }
 
     /// `GET /v1/users?user_id=…&limit=100`, one HTTP call per 100 distinct ids, all within one
@@ -348,7 +349,11 @@ impl ClerkClient {
             let response = match response {
                 Ok(response) => response,
                 Err(error) => {
-                    metrics::clerk_request(endpoint, Err(ClientError::Transport), started.elapsed());
+                    metrics::clerk_request(
+                        endpoint,
+                        Err(ClientError::Transport),
+                        started.elapsed(),
+                    );
                     answered = true;
                     return Err(error);
                 }

@@ -44,14 +44,8 @@ impl ClerkClient {
         token: &str,
     ) -> Result<Option<MachineToken>, ClerkError> {
         let (endpoint, body) = match kind {
-            TokenKind::ApiKey => (
-                ClerkEndpoint::VerifyApiKey,
-                json!({ "secret": token }),
-            ),
-            TokenKind::M2m => (
-                ClerkEndpoint::VerifyM2mToken,
-                json!({ "token": token }),
-            ),
+            TokenKind::ApiKey => (ClerkEndpoint::VerifyApiKey, json!({ "secret": token })),
+            TokenKind::M2m => (ClerkEndpoint::VerifyM2mToken, json!({ "token": token })),
             TokenKind::OAuth => (
                 ClerkEndpoint::VerifyOAuthToken,
                 json!({ "access_token": token }),

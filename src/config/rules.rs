@@ -113,7 +113,9 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
     if let Some(metrics) = config.metrics_addr.0
         && config.port != 0
         && metrics.port() == config.port
-        && (metrics.ip() == config.host || metrics.ip().is_unspecified() || config.host.is_unspecified())
+        && (metrics.ip() == config.host
+            || metrics.ip().is_unspecified()
+            || config.host.is_unspecified())
     {
         problems.push(format!(
             "METRICS_ADDR: {metrics} is the public listener (HOST, PORT); metrics get a listener of \

@@ -581,7 +581,10 @@ fn metrics_listen_apart_from_the_public_port_or_not_at_all() {
         let error = metrics(&[("HOST", host), ("METRICS_ADDR", address)])
             .unwrap_err()
             .to_string();
-        assert!(error.contains("METRICS_ADDR: ") && error.contains("public listener"), "{error}");
+        assert!(
+            error.contains("METRICS_ADDR: ") && error.contains("public listener"),
+            "{error}"
+        );
     }
     // Another port, another address, or a public port picked at start-up: no conflict.
     assert!(metrics(&[("METRICS_ADDR", "127.0.0.1:8081")]).is_ok());

@@ -67,7 +67,16 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 /// Body sizes: 0 (a GET), then powers of 4 from 64 bytes to 4 MiB (above every body limit).
 const SIZE_BUCKETS: &[f64] = &[
-    0.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0, 4_194_304.0,
+    0.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
 ];
 
 const HTTP_DURATION: &str = "http_server_request_duration_seconds";
@@ -124,7 +133,11 @@ const fn sizes(metric: Metric) -> Metric {
     }
 }
 
-const HTTP_LABELS: &[&str] = &["http_request_method", "http_route", "http_response_status_code"];
+const HTTP_LABELS: &[&str] = &[
+    "http_request_method",
+    "http_route",
+    "http_response_status_code",
+];
 
 /// Every metric, in the order of the README's table.
 pub const CATALOGUE: &[Metric] = &[
@@ -134,12 +147,7 @@ pub const CATALOGUE: &[Metric] = &[
         HTTP_LABELS,
         "Duration of HTTP requests, by method, route pattern and status code.",
     ),
-    metric(
-        HTTP_ACTIVE,
-        Kind::Gauge,
-        &[],
-        "HTTP requests being served.",
-    ),
+    metric(HTTP_ACTIVE, Kind::Gauge, &[], "HTTP requests being served."),
     sizes(metric(
         HTTP_REQUEST_SIZE,
         Kind::Histogram,
@@ -156,7 +164,11 @@ pub const CATALOGUE: &[Metric] = &[
     metric(
         GRAPHQL_OPERATIONS,
         Kind::Counter,
-        &["graphql_operation_type", "graphql_operation_name", "outcome"],
+        &[
+            "graphql_operation_type",
+            "graphql_operation_name",
+            "outcome",
+        ],
         "GraphQL queries and mutations executed or refused, by type, trusted document name \
          (`other` when not from the manifest) and outcome.",
     ),
@@ -199,7 +211,12 @@ pub const CATALOGUE: &[Metric] = &[
     metric(
         CLIENT_DURATION,
         Kind::Histogram,
-        &["http_request_method", "url_template", "http_response_status_code", "error_type"],
+        &[
+            "http_request_method",
+            "url_template",
+            "http_response_status_code",
+            "error_type",
+        ],
         "Duration of each HTTP request to Clerk's Backend API (every attempt), by endpoint and \
          status code, or error_type when there was no answer.",
     ),
@@ -304,7 +321,8 @@ pub const CATALOGUE: &[Metric] = &[
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let mut builder = PrometheusBuilder::new();
     for metric in CATALOGUE.iter().filter(|m| m.kind == Kind::Histogram) {
-        builder = builder.set_buckets_for_metric(Matcher::Full(metric.name.into()), metric.buckets)?;
+        builder =
+            builder.set_buckets_for_metric(Matcher::Full(metric.name.into()), metric.buckets)?;
     }
     let recorder = builder.build_recorder();
     let handle = recorder.handle();
@@ -386,7 +404,10 @@ pub fn http_request(exchange: &HttpExchange) {
     let labels = [
         ("http_request_method", exchange.method.label()),
         ("http_route", exchange.route.label()),
-        ("http_response_status_code", status_code_label(exchange.status)),
+        (
+            "http_response_status_code",
+            status_code_label(exchange.status),
+        ),
     ];
     histogram!(HTTP_DURATION, &labels).record(exchange.elapsed.as_secs_f64());
     if let Some(bytes) = exchange.request_bytes {

@@ -65,10 +65,16 @@ fn labels_are_closed_sets() {
     assert_eq!(HttpMethod::of("GET").label(), "GET");
     assert_eq!(HttpMethod::of("get").label(), "_OTHER");
     assert_eq!(HttpMethod::of("BREW").label(), "_OTHER");
-    assert_eq!(HttpRoute::of(Some("/graphql"), "/graphql").label(), "/graphql");
+    assert_eq!(
+        HttpRoute::of(Some("/graphql"), "/graphql").label(),
+        "/graphql"
+    );
     assert_eq!(HttpRoute::of(Some("/new/{id}"), "/new/1").label(), "other");
     assert_eq!(HttpRoute::of(None, "/metrics").label(), "unmatched");
-    assert_eq!(HttpRoute::of(None, "/user_2abc/secret").label(), "unmatched");
+    assert_eq!(
+        HttpRoute::of(None, "/user_2abc/secret").label(),
+        "unmatched"
+    );
     assert_eq!(
         HttpRoute::of(None, "/playground/app-1234.js").label(),
         "/playground/{file}"
@@ -89,7 +95,10 @@ fn labels_are_closed_sets() {
     assert_eq!(limit_label("depth"), "depth");
     assert_eq!(limit_label("user_1"), "other");
     assert_eq!(WebhookEventType::of("user.deleted").label(), "user.deleted");
-    assert_eq!(WebhookEventType::of("organization.created").label(), "other");
+    assert_eq!(
+        WebhookEventType::of("organization.created").label(),
+        "other"
+    );
 }
 
 #[test]

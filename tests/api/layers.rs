@@ -28,16 +28,24 @@ const LAYERS: &[(&str, &[&str])] = &[
     // machine tokens are verified by asking Clerk.
     ("clerk", &["config", "metrics", "shared"]),
     ("auth", &["clerk", "config", "metrics", "shared"]),
-    ("rate_limit", &["auth", "config", "metrics", "net", "shared"]),
+    (
+        "rate_limit",
+        &["auth", "config", "metrics", "net", "shared"],
+    ),
     ("authz", &["auth", "clerk", "config"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
     // every replica through `shared`), below the slices.
     (
         "graphql",
-        &["auth", "authz", "clerk", "config", "db", "metrics", "shared"],
+        &[
+            "auth", "authz", "clerk", "config", "db", "metrics", "shared",
+        ],
     ),
     // Here the domain slices (see `SLICE_MAY_IMPORT`).
-    ("webhooks", &["auth", "clerk", "config", "db", "metrics", "users"]),
+    (
+        "webhooks",
+        &["auth", "clerk", "config", "db", "metrics", "users"],
+    ),
     // The schema, assembled from the slices' roots: the one module that names every slice.
     ("schema", &["auth", "authz", "config", "graphql", SLICES]),
     // HTTP and sockets.
@@ -46,7 +54,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["auth", "config", "graphql", "metrics", "net", "rate_limit"],
     ),
     ("playground", &["auth", "config", "http"]),
-    ("websocket", &["auth", "http", "metrics", "rate_limit", "schema"]),
+    (
+        "websocket",
+        &["auth", "http", "metrics", "rate_limit", "schema"],
+    ),
     // The router and start-up. A slice plugs in through `schema`; `users` also feeds the
     // webhooks and the per-request loaders, `api_keys` is handed its Clerk client.
     (

@@ -25,6 +25,7 @@ mod layers;
 mod limits;
 mod log_hygiene;
 mod machines;
+mod metrics;
 mod outages;
 mod personal_data;
 mod playground;
