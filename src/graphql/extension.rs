@@ -86,6 +86,9 @@ struct Counted {
     operation: OnceLock<(OperationType, Option<SharedString>)>,
     /// Whether it reached execution (else it was refused).
     executed: OnceLock<()>,
+    /// A manifest's document checked at load, not a request: not counted. (The request's data,
+    /// where `CheckOnly` is, is not visible yet in the `request` hook.)
+    check_only: OnceLock<()>,
 }
 
 impl Counted {
@@ -145,7 +148,7 @@ impl Extension for RequestExtension {
     /// counted by the socket metrics).
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let response = next.run(ctx).await;
-        if ctx.data_opt::<CheckOnly>().is_none() {
+        if self.counted.check_only.get().is_none() {
             self.counted.record(&response);
         }
         response
@@ -190,6 +193,7 @@ impl Extension for RequestExtension {
             .map_err(RequestLimits::parse_error)?;
         if ctx.data_opt::<CheckOnly>().is_some() {
             // A manifest's document, checked at load: no viewer, no variables to check.
+            let _ = self.counted.check_only.set(());
             return Ok(document);
         }
         let operation_name = self.operation_name.get().and_then(Option::as_deref);

@@ -20,6 +20,7 @@ use crate::fake_clerk::{FakeClerk, SECRET_KEY, UsersFault, clerk_user_json};
 use crate::helpers::GRAPHQL_RESPONSE_JSON;
 use crate::replicas::harness::spawn_server;
 use crate::tokens::{ISSUER, TestKey, now, session_claims, with};
+use crate::trusted_documents::{apq, manifest_of, sha256_hex};
 use crate::webhooks_sign::{WEBHOOK_SECRET, event, post_webhook, sign};
 use crate::ws_client::{close_code, init, send, upgrade};
 
@@ -550,15 +551,32 @@ async fn metrics_off_opens_no_listener() {
 #[tokio::test]
 async fn sockets_rate_limits_and_request_limits_are_counted() {
     let clerk = FakeClerk::start().await;
+    let health = "query Health { health }";
+    let (_manifest_dir, manifest) = manifest_of(&[health]);
     let server = Server::start(
         &clerk,
         true,
         &[
             ("RATE_LIMIT_USER_PER_MINUTE", "2"),
             ("GRAPHQL_MAX_ALIASES", "2"),
+            ("GRAPHQL_TRUSTED_DOCUMENTS", manifest.to_str().unwrap()),
         ],
     )
     .await;
+
+    // A trusted document is counted under its operation name; any other name is `other`.
+    let body = json!({"extensions": apq(&sha256_hex(health))});
+    let response = server
+        .client
+        .post(format!("{}/graphql", server.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let ok = json!({"data": {"health": "ok"}});
+    assert_eq!(response.json::<Value>().await.unwrap(), ok);
+    let (status, body) = server.graphql("query Unlisted { health }", None).await;
+    assert_eq!((status, body), (StatusCode::OK, ok));
 
     // A request limit: three aliases where two are allowed (anonymous: no user quota spent).
     let (status, body) = server
@@ -656,6 +674,22 @@ async fn sockets_rate_limits_and_request_limits_are_counted() {
         ),
         1.0
     );
+    let health = |name| {
+        scrape.value(
+            "graphql_server_operations_total",
+            &[
+                ("graphql_operation_type", "query"),
+                ("graphql_operation_name", name),
+                ("outcome", "success"),
+            ],
+        )
+    };
+    assert_eq!(
+        (health("Health"), health("other")),
+        (1.0, 3.0),
+        "Health, Unlisted, 2 viewers"
+    );
+    assert!(!scrape.text.contains("Unlisted"));
     let http = |route, status| {
         scrape.value(
             "http_server_request_duration_seconds_count",

@@ -43,19 +43,19 @@ fn codegen(name: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("no operation {name} in {CODEGEN_MANIFEST}"))
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
         text.as_bytes(),
     ))
 }
 
-fn apq(hash: &str) -> Value {
+pub(crate) fn apq(hash: &str) -> Value {
     json!({"persistedQuery": {"version": 1, "sha256Hash": hash}})
 }
 
 /// A manifest file of these documents (codegen shape), in a directory kept as long as it is.
-fn manifest_of(documents: &[&str]) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn manifest_of(documents: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("persisted-documents.json");
     write_manifest(&path, documents);
