@@ -106,7 +106,8 @@ clerk_calls() { curl -fsS "$clerk_url/_stats" | sed -n 's/.*"users_calls": *\([0
 # Starts the server pinned to $server_cpu in production configuration with the key pair in $tmp
 # and the fake Clerk, from a clean environment (no inherited CLERK_* variables) and in $tmp (no
 # .env of the checkout is read), under the command in server_wrapper if any (e.g. valgrind).
-# Sets server_pid and server_url (and adds the pid to server_pids).
+# Metrics stay on, as in production, each server on a free port of its own
+# (BENCH_SERVER_ENV=METRICS_ADDR=off measures without them). Sets server_pid and server_url (and adds the pid to server_pids).
 server_wrapper=()
 start_server() { # log file, then NAME=value … (the caller's settings, which win)
   local logfile=$1 port
@@ -117,7 +118,8 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
     exec env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
       APP_ENV=production DEV_MODE=false HOST=127.0.0.1 PORT="$port" \
       CLERK_JWT_KEY="$(cat "$tmp/public.pem")" CLERK_ISSUER=https://bench.clerk.local \
-      CLERK_SECRET_KEY=sk_test_bench CLERK_API_URL="$clerk_url" LOG_FORMAT=json "$@" \
+      CLERK_SECRET_KEY=sk_test_bench CLERK_API_URL="$clerk_url" LOG_FORMAT=json \
+      METRICS_ADDR="127.0.0.1:$(free_port)" "$@" \
       taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/$bin" serve
   ) >"$logfile" 2>&1 &
   server_pid=$!

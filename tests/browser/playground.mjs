@@ -75,6 +75,8 @@ function startServer(port, workdir, publicKey) {
     DEV_KEYS_DIR: `${workdir}/.dev`,
     GRAPHQL_PLAYGROUND: 'true',
     RUST_LOG: 'warn',
+    // Servers run side by side: none takes the default metrics port.
+    METRICS_ADDR: 'off',
     ...(publicKey ? { CLERK_JWT_KEY: publicKey, CLERK_ISSUER: ISSUER } : {}),
   };
   const child = spawn(BIN, [], { cwd: workdir, env, stdio: ['ignore', 'pipe', 'pipe'] });
