@@ -134,53 +134,52 @@ pub(super) fn router(
         .layer(middleware::from_fn(
             http::unread_body::close_when_body_unread,
         ));
-    router
-        .layer(
-            ServiceBuilder::new()
-                // On every response: no MIME sniffing of JSON into something executable, and no
-                // URL (which may carry a query) leaked to other sites. Set only where a route has
-                // not chosen its own (the playground sets stricter ones).
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                ]))
-                .layer(middleware::from_fn(http::guards::sanitize_request_id))
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|request: &Request| {
-                            let request_id = request
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default();
-                            // The path only: a query string could carry anything.
-                            tracing::info_span!(
-                                "request",
-                                method = %request.method(),
-                                path = %request.uri().path(),
-                                request_id,
-                                user_id = tracing::field::Empty,
-                            )
-                        })
-                        .on_response(|response: &Response, latency: Duration, _: &Span| {
-                            tracing::info!(
-                                status = response.status().as_u16(),
-                                latency_ms = latency.as_secs_f64() * 1000.0,
-                                "response"
-                            );
-                        }),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id)),
-        )
-        // Outermost: the duration covers every layer, and the status is the one sent.
-        .layer(middleware::from_fn(http::request_metrics::record))
+    router.layer(
+        ServiceBuilder::new()
+            // Outermost: the duration covers every layer, and the status is the one sent.
+            .layer(middleware::from_fn(http::request_metrics::record))
+            // On every response: no MIME sniffing of JSON into something executable, and no
+            // URL (which may carry a query) leaked to other sites. Set only where a route has
+            // not chosen its own (the playground sets stricter ones).
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+            ]))
+            .layer(middleware::from_fn(http::guards::sanitize_request_id))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        // The path only: a query string could carry anything.
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                            user_id = tracing::field::Empty,
+                        )
+                    })
+                    .on_response(|response: &Response, latency: Duration, _: &Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            latency_ms = latency.as_secs_f64() * 1000.0,
+                            "response"
+                        );
+                    }),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id)),
+    )
 }
