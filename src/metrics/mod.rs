@@ -316,8 +316,8 @@ pub const CATALOGUE: &[Metric] = &[
 
 /// Installs the Prometheus recorder as the process's recorder, describes every metric and sets
 /// the counters of fixed label sets to 0 (a scrape shows them before the first event, so that
-/// `rate()` and alerts see the first increase). Once per process, before anything records: a
-/// handle taken earlier stays a no-op.
+/// `rate()` and alerts see the first increase). Once per process, before the server starts:
+/// what is recorded before it is lost.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let mut builder = PrometheusBuilder::new();
     for metric in CATALOGUE.iter().filter(|m| m.kind == Kind::Histogram) {

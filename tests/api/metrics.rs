@@ -441,6 +441,17 @@ async fn a_scripted_workload_shows_exactly_its_counts_under_the_documented_names
         ),
         5.0
     );
+    // JSON answers have a known size: each one is counted, none empty.
+    let graphql_ok = [
+        ("http_request_method", "POST"),
+        ("http_route", "/graphql"),
+        ("http_response_status_code", "200"),
+    ];
+    assert_eq!(
+        scrape.value("http_server_response_body_size_bytes_count", &graphql_ok),
+        2.0
+    );
+    assert!(scrape.value("http_server_response_body_size_bytes_sum", &graphql_ok) > 40.0);
     // This scrape is served by the other listener: nothing is in flight on the public one.
     assert_eq!(scrape.value("http_server_active_requests", &[]), 0.0);
 
