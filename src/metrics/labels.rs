@@ -10,7 +10,7 @@ pub const OTHER: &str = "other";
 
 /// `http.request.method`: the methods of RFC 9110 and PATCH, else `_OTHER` (OpenTelemetry's
 /// word), so that a client inventing methods cannot grow the series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HttpMethod(&'static str);
 
 impl HttpMethod {
@@ -36,7 +36,7 @@ impl HttpMethod {
 
 /// `http.route`: the router's pattern of the route that answered. A path no route matches is
 /// `unmatched`, never the path itself (it could be anything a client sends).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HttpRoute(&'static str);
 
 impl HttpRoute {
@@ -95,7 +95,7 @@ fn number_label(code: u16) -> &'static str {
 }
 
 /// `graphql_operation_type`: `unknown` when the document was refused before it was parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperationType {
     Query,
     Mutation,
@@ -115,7 +115,7 @@ impl OperationType {
 }
 
 /// What became of a GraphQL operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GraphqlOutcome {
     /// Executed without an error.
     Success,
@@ -178,7 +178,7 @@ pub fn limit_label(limit: &str) -> &'static str {
 }
 
 /// What became of a presented token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenResult {
     Accepted,
     /// A pending session (`sts: "pending"`): served as anonymous.
@@ -197,7 +197,7 @@ impl TokenResult {
 }
 
 /// A cache lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CacheLookup {
     Hit,
     Miss,
@@ -215,7 +215,7 @@ impl CacheLookup {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JwksResult {
     Success,
     Failure,
@@ -231,7 +231,7 @@ impl JwksResult {
 }
 
 /// An endpoint of Clerk's Backend API: its method and OpenTelemetry `url.template`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClerkEndpoint {
     GetUser,
     GetUsers,
@@ -281,7 +281,7 @@ impl ClerkEndpoint {
 }
 
 /// Why a Backend API request got no answer (OpenTelemetry's `error.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientError {
     /// No answer within the call's time budget.
     Timeout,
@@ -299,7 +299,7 @@ impl ClientError {
 }
 
 /// Why a user left the Clerk user cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserCacheEviction {
     /// Said to have changed: a webhook, an API key revoked here, or another replica through
     /// Redis.
@@ -324,7 +324,7 @@ impl UserCacheEviction {
 
 /// A Clerk event type: those this server acts on, else `other`; `unknown` while the payload
 /// has not been read (a refused signature: its body is never parsed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WebhookEventType(&'static str);
 
 impl WebhookEventType {
@@ -353,7 +353,7 @@ impl WebhookEventType {
 }
 
 /// What became of a webhook delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WebhookOutcome {
     Applied,
     /// Its `svix-id` was applied before.
@@ -376,7 +376,7 @@ impl WebhookOutcome {
 }
 
 /// How a WebSocket connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SocketEnd {
     /// The client closed it.
     Client,
@@ -396,7 +396,7 @@ pub fn close_code_label(end: SocketEnd) -> &'static str {
 }
 
 /// A database statement by its first keyword (`db.operation.name`): never the statement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DbOperation(&'static str);
 
 impl DbOperation {
@@ -422,7 +422,7 @@ impl DbOperation {
 }
 
 /// A Redis round trip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RedisOutcome {
     Ok,
     Error,

@@ -14,12 +14,14 @@
 //! convention for has a namespaced name of its own (`graphql_server_…`, `auth_…`, `clerk_…`).
 
 mod labels;
+mod series;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ::metrics::{Counter, Gauge, counter, gauge, histogram};
+use ::metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub use ::metrics::SharedString;
@@ -29,6 +31,7 @@ pub use labels::{
     WebhookOutcome,
 };
 use labels::{DbOperation, close_code_label, error_code_label, limit_label, status_code_label};
+use series::Series;
 
 /// What a metric is, for the catalogue and the README table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +320,8 @@ pub const CATALOGUE: &[Metric] = &[
 /// Installs the Prometheus recorder as the process's recorder, describes every metric and sets
 /// the counters of fixed label sets to 0 (a scrape shows them before the first event, so that
 /// `rate()` and alerts see the first increase). Once per process, before the server starts:
-/// what is recorded before it is lost.
+/// what is recorded before it is lost, and the handles the per-request series keep ([`Series`])
+/// would stay the no-op recorder's.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
     let mut builder = PrometheusBuilder::new();
     for metric in CATALOGUE.iter().filter(|m| m.kind == Kind::Histogram) {
@@ -385,7 +389,8 @@ impl Drop for InFlight {
 
 /// One HTTP request being served (`http_server_active_requests`).
 pub fn http_request_started() -> InFlight {
-    InFlight::start(gauge!(HTTP_ACTIVE))
+    static ACTIVE: Series<(), Gauge> = Series::new();
+    InFlight::start(ACTIVE.get((), || gauge!(HTTP_ACTIVE)))
 }
 
 /// One HTTP exchange, once its response head is ready.
@@ -401,20 +406,29 @@ pub struct HttpExchange {
 }
 
 pub fn http_request(exchange: &HttpExchange) {
-    let labels = [
-        ("http_request_method", exchange.method.label()),
-        ("http_route", exchange.route.label()),
-        (
-            "http_response_status_code",
-            status_code_label(exchange.status),
-        ),
-    ];
-    histogram!(HTTP_DURATION, &labels).record(exchange.elapsed.as_secs_f64());
+    static HISTOGRAMS: Series<(HttpMethod, HttpRoute, u16), Arc<[Histogram; 3]>> = Series::new();
+    let key = (exchange.method, exchange.route, exchange.status);
+    let [duration, request_size, response_size] = &*HISTOGRAMS.get(key, || {
+        let labels = [
+            ("http_request_method", exchange.method.label()),
+            ("http_route", exchange.route.label()),
+            (
+                "http_response_status_code",
+                status_code_label(exchange.status),
+            ),
+        ];
+        Arc::new([
+            histogram!(HTTP_DURATION, &labels),
+            histogram!(HTTP_REQUEST_SIZE, &labels),
+            histogram!(HTTP_RESPONSE_SIZE, &labels),
+        ])
+    });
+    duration.record(exchange.elapsed.as_secs_f64());
     if let Some(bytes) = exchange.request_bytes {
-        histogram!(HTTP_REQUEST_SIZE, &labels).record(bytes as f64);
+        request_size.record(bytes as f64);
     }
     if let Some(bytes) = exchange.response_bytes {
-        histogram!(HTTP_RESPONSE_SIZE, &labels).record(bytes as f64);
+        response_size.record(bytes as f64);
     }
 }
 
@@ -426,12 +440,22 @@ pub fn graphql_operation<'a>(
     outcome: GraphqlOutcome,
     errors: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
 ) {
-    counter!(
-        GRAPHQL_OPERATIONS,
-        "graphql_operation_type" => operation.label(),
-        "graphql_operation_name" => name.unwrap_or(SharedString::const_str(labels::OTHER)),
-        "outcome" => outcome.label(),
-    )
+    static UNNAMED: Series<(OperationType, GraphqlOutcome), Counter> = Series::new();
+    let operations = |name| {
+        counter!(
+            GRAPHQL_OPERATIONS,
+            "graphql_operation_type" => operation.label(),
+            "graphql_operation_name" => name,
+            "outcome" => outcome.label(),
+        )
+    };
+    match name {
+        // Trusted documents only: a bounded set, and a rarer path than plain text.
+        Some(name) => operations(name),
+        None => UNNAMED.get((operation, outcome), || {
+            operations(SharedString::const_str(labels::OTHER))
+        }),
+    }
     .increment(1);
     for (code, limit) in errors {
         let code = code.map_or(labels::OTHER, error_code_label);
@@ -445,14 +469,21 @@ pub fn graphql_operation<'a>(
 /// `auth_tokens_total` for a result and a reason: a refusal's `AuthFailure::reason`, else
 /// [`NO_REASON`].
 pub fn auth_token(result: TokenResult, reason: &'static str) -> Counter {
-    counter!(AUTH_TOKENS, "result" => result.label(), "reason" => reason)
+    static TOKENS: Series<(TokenResult, &'static str), Counter> = Series::new();
+    TOKENS.get(
+        (result, reason),
+        || counter!(AUTH_TOKENS, "result" => result.label(), "reason" => reason),
+    )
 }
 
 /// The `reason` of what was not refused.
 pub const NO_REASON: &str = labels::NONE;
 
 pub fn verified_token_cache(lookup: CacheLookup) {
-    counter!(AUTH_CACHE, "result" => lookup.label()).increment(1);
+    static LOOKUPS: Series<CacheLookup, Counter> = Series::new();
+    LOOKUPS
+        .get(lookup, || counter!(AUTH_CACHE, "result" => lookup.label()))
+        .increment(1);
 }
 
 pub fn jwks_fetch(result: JwksResult) {
