@@ -82,7 +82,7 @@ impl ClerkClient {
             "seconds_until_expiration": key.seconds_until_expiration,
             "created_by": key.created_by,
         });
-        let call = Call::post(self.endpoint("/api_keys")?, body);
+        let call = Call::post(self.endpoint("/api_keys")?, "/api_keys", body);
         self.call_json("create_api_key", &call, self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("POST /api_keys answered 404".into()))
@@ -95,7 +95,11 @@ impl ClerkClient {
             .append_pair("subject", subject)
             .append_pair("limit", &MAX_KEYS_LISTED.to_string());
         let page: Option<Page> = self
-            .call_json("list_api_keys", &Call::get_from(url), self.deadline())
+            .call_json(
+                "list_api_keys",
+                &Call::get(url, "/api_keys"),
+                self.deadline(),
+            )
             .await?;
         Ok(page.map(|page| page.data).unwrap_or_default())
     }
@@ -108,7 +112,8 @@ impl ClerkClient {
             .push(id)
             .push("revoke");
         let body = json!({ "revocation_reason": "revoked by its owner through the API" });
-        self.call_json("revoke_api_key", &Call::post(url, body), self.deadline())
+        let call = Call::post(url, "/api_keys/{api_key_id}/revoke", body);
+        self.call_json("revoke_api_key", &call, self.deadline())
             .await
     }
 }

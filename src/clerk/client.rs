@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::user::ClerkUser;
 use crate::config::Secret;
+use crate::telemetry;
 
 /// Clerk accepts at most 100 values per filter of `GET /v1/users` (ARCHITECTURE §9).
 pub const MAX_IDS_PER_CALL: usize = 100;
@@ -162,7 +163,12 @@ impl ClerkClient {
         url.path_segments_mut()
             .map_err(|()| ClerkError::Unexpected("CLERK_API_URL cannot be a base URL".into()))?
             .push(id);
-        self.get_json("get_user", url, self.deadline()).await
+        self.get_json(
+            "get_user",
+            Call::get(url, "/v1/users/{user_id}"),
+            self.deadline(),
+        )
+        .await
     }
 
     /// `GET /v1/users?user_id=…&limit=100`, one HTTP call per 100 distinct ids, all within one
@@ -208,7 +214,7 @@ impl ClerkClient {
             query.append_pair("limit", &MAX_IDS_PER_CALL.to_string());
         }
         let users: Vec<ClerkUser> = self
-            .get_json("get_users", url, deadline)
+            .get_json("get_users", Call::get(url, "/v1/users"), deadline)
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))?;
         // Keep only what was asked for, whatever the filter semantics turn out to be.
@@ -228,7 +234,7 @@ impl ClerkClient {
             .append_pair("limit", &limit.clamp(1, MAX_LIST_LIMIT).to_string())
             .append_pair("offset", &offset.to_string())
             .append_pair("order_by", "+created_at");
-        self.get_json("list_users", url, self.deadline())
+        self.get_json("list_users", Call::get(url, "/v1/users"), self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))
     }
@@ -253,10 +259,10 @@ impl ClerkClient {
     async fn get_json<T: DeserializeOwned>(
         &self,
         operation: &'static str,
-        url: Url,
+        call: Call,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
-        self.call_json(operation, &Call::get(url), deadline).await
+        self.call_json(operation, &call, deadline).await
     }
 
     /// One logical call with retries, bounded by `deadline`. `Ok(None)` is a 404 that means
@@ -335,7 +341,10 @@ impl ClerkClient {
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport_error)?;
+            let request = request.build().map_err(transport_error)?;
+            let response = telemetry::send(&self.http, request, call.template)
+                .await
+                .map_err(transport_error)?;
             let status = response.status();
             if status.is_success() {
                 let body = response.bytes().await.map_err(transport_error)?;
@@ -392,6 +401,9 @@ impl ClerkClient {
 pub(super) struct Call {
     method: Method,
     url: Url,
+    /// The path with its ids as placeholders (`/v1/users/{user_id}`): the call's span is named
+    /// after it, never after an id.
+    template: &'static str,
     /// A JSON body (which may hold a token: never logged).
     body: Option<serde_json::Value>,
     /// Whether every 404 means "no such thing". The users endpoints want Clerk's own
@@ -402,33 +414,32 @@ pub(super) struct Call {
 }
 
 impl Call {
-    fn get(url: Url) -> Self {
+    pub(super) fn get(url: Url, template: &'static str) -> Self {
         Self {
             method: Method::GET,
             url,
+            template,
             body: None,
             any_404_is_absent: false,
         }
     }
 
-    pub(super) fn get_from(url: Url) -> Self {
-        Self::get(url)
-    }
-
     /// A POST whose 404 means "no such thing" only with Clerk's `resource_not_found`.
-    pub(super) fn post(url: Url, body: serde_json::Value) -> Self {
+    pub(super) fn post(url: Url, template: &'static str, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,
             url,
+            template,
             body: Some(body),
             any_404_is_absent: false,
         }
     }
 
-    pub(super) fn verify(url: Url, body: serde_json::Value) -> Self {
+    pub(super) fn verify(url: Url, template: &'static str, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,
             url,
+            template,
             body: Some(body),
             any_404_is_absent: true,
         }

@@ -64,7 +64,7 @@ impl ClerkClient {
                 ));
             }
         };
-        let call = Call::verify(self.endpoint(path)?, body);
+        let call = Call::verify(self.endpoint(path)?, path, body);
         let token: Option<MachineToken> = self.call_json(operation, &call, self.deadline()).await?;
         Ok(token.filter(|token| !token.revoked && !token.expired))
     }

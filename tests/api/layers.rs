@@ -15,7 +15,8 @@ const SLICES: &str = "<slices>";
 /// earlier in this list (or be a slice, for the modules above `graphql`), so the allowed graph
 /// has no cycle by construction.
 const LAYERS: &[(&str, &[&str])] = &[
-    // The foundation: plain data and the log.
+    // The foundation: plain data, the log and the traces (whose spans and trace ids the layers
+    // above make and read).
     ("net", &[]),
     ("config", &["net"]),
     ("telemetry", &["config"]),
@@ -24,22 +25,40 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shared", &[]),
     // Revocations and user-cache evictions reach the other replicas through Redis; opaque
     // machine tokens are verified by asking Clerk.
-    ("clerk", &["config", "shared"]),
-    ("auth", &["clerk", "config", "shared"]),
+    ("clerk", &["config", "shared", "telemetry"]),
+    ("auth", &["clerk", "config", "shared", "telemetry"]),
     ("rate_limit", &["auth", "config", "net", "shared"]),
     ("authz", &["auth", "clerk", "config"]),
     // The GraphQL toolkit (errors, pagination, limits, the extension, event channels that reach
     // every replica through `shared`), below the slices.
     (
         "graphql",
-        &["auth", "authz", "clerk", "config", "db", "shared"],
+        &[
+            "auth",
+            "authz",
+            "clerk",
+            "config",
+            "db",
+            "shared",
+            "telemetry",
+        ],
     ),
     // Here the domain slices (see `SLICE_MAY_IMPORT`).
     ("webhooks", &["auth", "clerk", "config", "db", "users"]),
     // The schema, assembled from the slices' roots: the one module that names every slice.
     ("schema", &["auth", "authz", "config", "graphql", SLICES]),
     // HTTP and sockets.
-    ("http", &["auth", "config", "graphql", "net", "rate_limit"]),
+    (
+        "http",
+        &[
+            "auth",
+            "config",
+            "graphql",
+            "net",
+            "rate_limit",
+            "telemetry",
+        ],
+    ),
     ("playground", &["auth", "config", "http"]),
     ("websocket", &["auth", "http", "rate_limit", "schema"]),
     // The router and start-up. A slice plugs in through `schema`; `users` also feeds the
@@ -60,6 +79,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rate_limit",
             "schema",
             "shared",
+            "telemetry",
             "users",
             "webhooks",
             "websocket",
