@@ -164,8 +164,10 @@ pub(super) fn router(
                             latency_ms = latency.as_secs_f64() * 1000.0,
                             "response"
                         );
-                        // After the line above, which says it already.
-                        span.record("http.response.status_code", status.as_u16());
+                        // After the line above, which says it already. An `i64`: OpenTelemetry
+                        // has no unsigned integers, and tracing-opentelemetry would send a
+                        // `u16` as text.
+                        span.record("http.response.status_code", i64::from(status.as_u16()));
                         if status.is_server_error() {
                             span.record("otel.status_code", "ERROR");
                         }

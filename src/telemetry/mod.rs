@@ -12,7 +12,7 @@ mod traces;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use propagation::{current_trace_id, send};
+pub use propagation::{current_trace_id, send, spawn_in_trace};
 
 use crate::config::Config;
 

@@ -101,7 +101,8 @@ pub async fn send(
         http.request.method = request.method().as_str(),
         url.template = template,
         server.address = url.host_str(),
-        server.port = url.port_or_known_default(),
+        // `i64`s: OpenTelemetry has no unsigned integers (a `u16` would be sent as text).
+        server.port = url.port_or_known_default().map(i64::from),
         http.response.status_code = Empty,
         "error.type" = Empty,
         otel.status_code = Empty,
@@ -114,7 +115,7 @@ pub async fn send(
     match &result {
         Ok(response) => {
             let status = response.status();
-            span.record("http.response.status_code", status.as_u16());
+            span.record("http.response.status_code", i64::from(status.as_u16()));
             if status.is_client_error() || status.is_server_error() {
                 span.record("error.type", status.as_str());
                 span.record("otel.status_code", "ERROR");
@@ -138,4 +139,35 @@ pub async fn send(
 /// `traceparent` (and `tracestate`) naming `span` as the parent of what the request starts.
 fn inject(span: &Span, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
+}
+
+/// Spawns `future` (a dataloader's batch) in the request's trace. async-graphql's dataloaders
+/// run a batch in a task of their own, inside their own spans, which traces leave out; a span
+/// finds its traced parent on its task's stack, so without this the batch's Clerk call or
+/// statements would each start a trace of their own.
+pub fn spawn_in_trace<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let batch = tracing::info_span!(
+        target: TRACE_SPANS,
+        parent: traced_ancestor(),
+        "graphql.load",
+    );
+    tokio::spawn(tracing::Instrument::instrument(future, batch))
+}
+
+/// The nearest span around the current one that traces keep.
+fn traced_ancestor() -> Option<tracing::Id> {
+    Span::current()
+        .with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<Registry>()?;
+            registry
+                .span(id)?
+                .scope()
+                .find(|span| super::traces::is_traced(span.metadata()))
+                .map(|span| span.id())
+        })
+        .flatten()
 }

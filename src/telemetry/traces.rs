@@ -3,14 +3,15 @@
 //! traces), batched on the tokio runtime and posted to the collector over OTLP/HTTP.
 //!
 //! The SDK reads the standard variables itself (`config::traces` only declares and checks
-//! them): the endpoint, headers, protocol and time-out (`opentelemetry-otlp`), the sampler
+//! them): the endpoint, headers and time-out (`opentelemetry-otlp`), the sampler
 //! (`OTEL_TRACES_SAMPLER`, `_ARG`), the batch settings (`OTEL_BSP_*`) and the resource
-//! attributes; only `service.name` is ours, to default to `clerk-graphql`.
+//! attributes; only `service.name` (to default to `clerk-graphql`) and the protocol are ours.
 
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, Key, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::runtime::Tokio;
@@ -31,8 +32,15 @@ pub(super) fn layer<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
+    // Given, not left to the SDK: with both encodings built in, its default is JSON where the
+    // specification says protobuf.
+    let protocol = match config.protocol.as_deref() {
+        Some("http/json") => Protocol::HttpJson,
+        _ => Protocol::HttpBinary,
+    };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
+        .with_protocol(protocol)
         .build()?;
     let provider = SdkTracerProvider::builder()
         .with_span_processor(DatabaseSpans(
@@ -52,15 +60,22 @@ where
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_target(false)
-        // Spans only, ours and the database's, at `info`: log events stay in the logs (their
-        // fields were chosen for a log reader), and `RUST_LOG` does not decide what is traced.
-        .with_filter(filter_fn(|metadata| {
-            metadata.is_span()
-                && *metadata.level() <= Level::INFO
-                && (metadata.target().starts_with("clerk_graphql")
-                    || is_trace_only(metadata.target()))
-        }));
+        // A span's parent is the nearest traced span the task is in (the registry's view), not
+        // an OpenTelemetry context attached at each enter: that one loses the request inside
+        // the dataloaders' spawned batches (a Clerk call became a trace of its own), and no
+        // other OpenTelemetry instrumentation here would read it.
+        .with_context_activation(false)
+        // Log events stay in the logs (their fields were chosen for a log reader), and
+        // `RUST_LOG` does not decide what is traced.
+        .with_filter(filter_fn(is_traced));
     Ok((Box::new(layer), provider))
+}
+
+/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`.
+pub(super) fn is_traced(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_span()
+        && *metadata.level() <= Level::INFO
+        && (metadata.target().starts_with("clerk_graphql") || is_trace_only(metadata.target()))
 }
 
 /// sea-orm names a statement's span `sea_orm.query_one` and gives it the attributes of an older

