@@ -101,7 +101,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(&config.log_filter, config.log_format);
+    let telemetry = match telemetry::init(&config) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: traces cannot be exported: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         None | Some(Command::Serve) => serve(config).await,
         Some(Command::Migrate { action }) => {
@@ -111,6 +117,8 @@ async fn main() -> ExitCode {
         Some(Command::DevToken(args)) => dev_token(&config, args),
         Some(Command::PrintSchema) => unreachable!("handled before configuration"),
     };
+    // The spans of the last requests are still queued: sent before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

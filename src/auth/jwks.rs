@@ -20,6 +20,7 @@ use rand::Rng;
 
 use super::AuthFailure;
 use crate::config::{JwksSettings, Secret};
+use crate::telemetry;
 
 /// One verification key and the algorithm it is pinned to, if the JWK names one.
 #[derive(Debug)]
@@ -298,7 +299,12 @@ impl JwksCache {
         if let Some(secret) = &self.bearer {
             request = request.bearer_auth(secret.expose());
         }
-        let response = request.send().await.map_err(FetchError::Transport)?;
+        let request = request.build().map_err(FetchError::Transport)?;
+        // The URL is configured, not built from ids: its path is its own template.
+        let template = request.url().path().to_string();
+        let response = telemetry::send(&self.client, request, &template)
+            .await
+            .map_err(FetchError::Transport)?;
         if !response.status().is_success() {
             return Err(FetchError::Status(response.status()));
         }

@@ -83,8 +83,12 @@ impl ClerkClient {
             "seconds_until_expiration": key.seconds_until_expiration,
             "created_by": key.created_by,
         });
-        let call = Call::post(self.endpoint("/api_keys")?, body);
-        self.call_json(ClerkEndpoint::CreateApiKey, &call, self.deadline())
+        let call = Call::post(
+            self.endpoint("/api_keys")?,
+            ClerkEndpoint::CreateApiKey,
+            body,
+        );
+        self.call_json(&call, self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("POST /api_keys answered 404".into()))
     }
@@ -96,11 +100,7 @@ impl ClerkClient {
             .append_pair("subject", subject)
             .append_pair("limit", &MAX_KEYS_LISTED.to_string());
         let page: Option<Page> = self
-            .call_json(
-                ClerkEndpoint::ListApiKeys,
-                &Call::get_from(url),
-                self.deadline(),
-            )
+            .call_json(&Call::get(url, ClerkEndpoint::ListApiKeys), self.deadline())
             .await?;
         Ok(page.map(|page| page.data).unwrap_or_default())
     }
@@ -113,11 +113,7 @@ impl ClerkClient {
             .push(id)
             .push("revoke");
         let body = json!({ "revocation_reason": "revoked by its owner through the API" });
-        self.call_json(
-            ClerkEndpoint::RevokeApiKey,
-            &Call::post(url, body),
-            self.deadline(),
-        )
-        .await
+        let call = Call::post(url, ClerkEndpoint::RevokeApiKey, body);
+        self.call_json(&call, self.deadline()).await
     }
 }

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::user::ClerkUser;
 use crate::config::Secret;
 use crate::metrics::{self, ClerkEndpoint, ClientError};
+use crate::telemetry;
 
 /// Clerk accepts at most 100 values per filter of `GET /v1/users` (ARCHITECTURE §9).
 pub const MAX_IDS_PER_CALL: usize = 100;
@@ -163,7 +164,7 @@ impl ClerkClient {
         url.path_segments_mut()
             .map_err(|()| ClerkError::Unexpected("CLERK_API_URL cannot be a base URL".into()))?
             .push(id);
-        self.get_json(ClerkEndpoint::GetUser, url, self.deadline())
+        self.get_json(Call::get(url, ClerkEndpoint::GetUser), self.deadline())
             .await
     }
 
@@ -210,7 +211,7 @@ impl ClerkClient {
             query.append_pair("limit", &MAX_IDS_PER_CALL.to_string());
         }
         let users: Vec<ClerkUser> = self
-            .get_json(ClerkEndpoint::GetUsers, url, deadline)
+            .get_json(Call::get(url, ClerkEndpoint::GetUsers), deadline)
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))?;
         // Keep only what was asked for, whatever the filter semantics turn out to be.
@@ -230,7 +231,7 @@ impl ClerkClient {
             .append_pair("limit", &limit.clamp(1, MAX_LIST_LIMIT).to_string())
             .append_pair("offset", &offset.to_string())
             .append_pair("order_by", "+created_at");
-        self.get_json(ClerkEndpoint::ListUsers, url, self.deadline())
+        self.get_json(Call::get(url, ClerkEndpoint::ListUsers), self.deadline())
             .await?
             .ok_or_else(|| ClerkError::Unexpected("GET /v1/users answered 404".into()))
     }
@@ -254,29 +255,27 @@ impl ClerkClient {
     /// `resource_not_found`.
     async fn get_json<T: DeserializeOwned>(
         &self,
-        endpoint: ClerkEndpoint,
-        url: Url,
+        call: Call,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
-        self.call_json(endpoint, &Call::get(url), deadline).await
+        self.call_json(&call, deadline).await
     }
 
     /// One logical call with retries, bounded by `deadline`. `Ok(None)` is a 404 that means
     /// "no such thing" (see [`Call::any_404_is_absent`]).
     pub(super) async fn call_json<T: DeserializeOwned>(
         &self,
-        endpoint: ClerkEndpoint,
         call: &Call,
         deadline: Instant,
     ) -> Result<Option<T>, ClerkError> {
-        let operation = endpoint.operation();
+        let operation = call.endpoint.operation();
         let max_attempts = self.settings.max_attempts.max(1);
         let mut attempt = 1;
         let error = loop {
             if attempt > 1 {
-                metrics::clerk_retry(endpoint);
+                metrics::clerk_retry(call.endpoint);
             }
-            let failure = match self.attempt(endpoint, call, deadline).await {
+            let failure = match self.attempt(call, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
@@ -328,7 +327,6 @@ impl ClerkClient {
     /// its failure) is known.
     async fn attempt<T: DeserializeOwned>(
         &self,
-        endpoint: ClerkEndpoint,
         call: &Call,
         deadline: Instant,
     ) -> Result<Option<T>, AttemptError> {
@@ -345,21 +343,19 @@ impl ClerkClient {
             if let Some(body) = &call.body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(transport_error);
-            let response = match response {
+            let request = request.build().map_err(transport_error)?;
+            let template = call.endpoint.url_template();
+            let response = match telemetry::send(&self.http, request, template).await {
                 Ok(response) => response,
                 Err(error) => {
-                    metrics::clerk_request(
-                        endpoint,
-                        Err(ClientError::Transport),
-                        started.elapsed(),
-                    );
+                    let elapsed = started.elapsed();
+                    metrics::clerk_request(call.endpoint, Err(ClientError::Transport), elapsed);
                     answered = true;
-                    return Err(error);
+                    return Err(transport_error(error));
                 }
             };
             let status = response.status();
-            metrics::clerk_request(endpoint, Ok(status.as_u16()), started.elapsed());
+            metrics::clerk_request(call.endpoint, Ok(status.as_u16()), started.elapsed());
             answered = true;
             if status.is_success() {
                 let body = response.bytes().await.map_err(transport_error)?;
@@ -397,7 +393,7 @@ impl ClerkClient {
         let result = tokio::time::timeout_at(deadline, exchange).await;
         result.unwrap_or_else(|_| {
             if !answered {
-                metrics::clerk_request(endpoint, Err(ClientError::Timeout), started.elapsed());
+                metrics::clerk_request(call.endpoint, Err(ClientError::Timeout), started.elapsed());
             }
             Err(AttemptError::Transient(
                 "no answer within the request budget".into(),
@@ -418,6 +414,9 @@ impl ClerkClient {
 pub(super) struct Call {
     method: Method,
     url: Url,
+    /// Which endpoint: its path with the ids as placeholders (`/v1/users/{user_id}`) names the
+    /// call's span and labels its metrics, never an id.
+    endpoint: ClerkEndpoint,
     /// A JSON body (which may hold a token: never logged).
     body: Option<serde_json::Value>,
     /// Whether every 404 means "no such thing". The users endpoints want Clerk's own
@@ -428,33 +427,32 @@ pub(super) struct Call {
 }
 
 impl Call {
-    fn get(url: Url) -> Self {
+    pub(super) fn get(url: Url, endpoint: ClerkEndpoint) -> Self {
         Self {
             method: Method::GET,
             url,
+            endpoint,
             body: None,
             any_404_is_absent: false,
         }
     }
 
-    pub(super) fn get_from(url: Url) -> Self {
-        Self::get(url)
-    }
-
     /// A POST whose 404 means "no such thing" only with Clerk's `resource_not_found`.
-    pub(super) fn post(url: Url, body: serde_json::Value) -> Self {
+    pub(super) fn post(url: Url, endpoint: ClerkEndpoint, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,
             url,
+            endpoint,
             body: Some(body),
             any_404_is_absent: false,
         }
     }
 
-    pub(super) fn verify(url: Url, body: serde_json::Value) -> Self {
+    pub(super) fn verify(url: Url, endpoint: ClerkEndpoint, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,
             url,
+            endpoint,
             body: Some(body),
             any_404_is_absent: true,
         }

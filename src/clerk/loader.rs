@@ -16,6 +16,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use super::cache::UserCache;
 use super::client::ClerkError;
 use super::user::ClerkUser;
+use crate::telemetry;
 
 /// Keys gathered before a batch is sent without waiting for the batching delay. High enough that
 /// one request's ids form one batch; the cache then splits it into calls of 100.
@@ -44,7 +45,8 @@ impl Loader<String> for ClerkUserLoader {
 
 /// A fresh loader for one GraphQL request (add it to the request's data).
 pub fn request_loader(cache: Arc<UserCache>) -> DataLoader<ClerkUserLoader> {
-    DataLoader::new(ClerkUserLoader::new(cache), tokio::spawn).max_batch_size(MAX_BATCH_SIZE)
+    DataLoader::new(ClerkUserLoader::new(cache), telemetry::spawn_in_trace)
+        .max_batch_size(MAX_BATCH_SIZE)
 }
 
 /// One user through the request's loader, answered straight from the process-wide cache when

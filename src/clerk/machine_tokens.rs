@@ -56,8 +56,9 @@ impl ClerkClient {
                 ));
             }
         };
-        let call = Call::verify(self.endpoint(endpoint.url_template())?, body);
-        let token: Option<MachineToken> = self.call_json(endpoint, &call, self.deadline()).await?;
+        // The verify endpoints have no ids: their template is their path.
+        let call = Call::verify(self.endpoint(endpoint.url_template())?, endpoint, body);
+        let token: Option<MachineToken> = self.call_json(&call, self.deadline()).await?;
         Ok(token.filter(|token| !token.revoked && !token.expired))
     }
 }

@@ -15,6 +15,7 @@ mod publishable_key;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod traces;
 mod values;
 
 use std::fmt;
@@ -25,6 +26,7 @@ pub use accepted_tokens::{AcceptedTokens, TokenKind};
 pub use clerk::{ClerkConfig, DEFAULT_MAX_TOKEN_LIFETIME, JwksSettings, KeySourceKind};
 pub use limits::{GraphqlLimits, HttpLimits, RateLimitConfig, RetentionSettings, WebSocketLimits};
 pub use publishable_key::frontend_api_from_publishable_key;
+pub use traces::{DEFAULT_SERVICE_NAME, TracesConfig};
 pub use values::DEFAULT_CORS_HEADERS;
 
 /// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.
@@ -125,6 +127,8 @@ pub struct Config {
     /// Log filter (`tracing-subscriber` directives).
     #[arg(long = "rust-log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
+    #[command(flatten)]
+    pub traces: TracesConfig,
     /// `LOG_FORMAT`, by default `json` in production, `pretty` in development.
     #[arg(skip = LogFormat::Pretty)]
     pub log_format: LogFormat,

@@ -150,6 +150,7 @@ pub fn apply(args: Args, problems: &mut Vec<String>) -> Config {
         .unwrap_or((http.max_connections / 4).clamp(1, 512));
     config.graphql_playground = args.graphql_playground.unwrap_or(!production);
     config.graphql_introspection = args.graphql_introspection.unwrap_or(!production);
+    config.traces.check(production, problems);
     config.log_format = args.log_format.unwrap_or(if production {
         LogFormat::Json
     } else {

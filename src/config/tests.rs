@@ -591,3 +591,62 @@ fn metrics_listen_apart_from_the_public_port_or_not_at_all() {
     assert!(metrics(&[("HOST", "10.0.0.1"), ("METRICS_ADDR", "127.0.0.1:8080")]).is_ok());
     assert!(metrics(&[("PORT", "0"), ("METRICS_ADDR", "127.0.0.1:0")]).is_ok());
 }
+
+#[test]
+fn opentelemetry_variables_are_checked_where_the_sdk_would_ignore_them() {
+    let config = parse(&[]).unwrap();
+    assert!(!config.traces.exporting());
+    let config = parse(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/")]).unwrap();
+    assert!(config.traces.exporting());
+    assert_eq!(
+        config.traces.endpoint.as_deref(),
+        Some("http://127.0.0.1:4318")
+    );
+    let error = parse(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_TRACES_SAMPLER", "ratio"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+    ])
+    .unwrap_err()
+    .to_string();
+    for variable in [
+        "OTEL_EXPORTER_OTLP_ENDPOINT:",
+        "OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not built in",
+        "OTEL_TRACES_SAMPLER:",
+        "OTEL_EXPORTER_OTLP_HEADERS:",
+    ] {
+        assert!(error.contains(variable), "{variable} in {error}");
+    }
+    assert!(
+        !error.contains("api-key"),
+        "a header value is a secret: {error}"
+    );
+    let error = parse(&[("OTEL_TRACES_SAMPLER_ARG", "0.1")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("OTEL_TRACES_SAMPLER_ARG: only the"),
+        "{error}"
+    );
+    let config = parse(&[
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ("GRAPHQL_TRACE_DOCUMENT", "true"),
+    ])
+    .unwrap();
+    assert_eq!(config.traces.sampler_arg, Some(0.1));
+    assert!(config.traces.graphql_document);
+    let error = parse(&[
+        ("APP_ENV", "production"),
+        ("CLERK_SECRET_KEY", "sk_test_x"),
+        ("CLERK_ISSUER", "https://clerk.example.com"),
+        ("GRAPHQL_TRACE_DOCUMENT", "true"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("GRAPHQL_TRACE_DOCUMENT: documents are never exported"),
+        "{error}"
+    );
+}

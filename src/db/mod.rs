@@ -23,6 +23,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(WAIT_LIMIT)
         .acquire_timeout(WAIT_LIMIT)
         .sqlx_logging(false)
+        // A statement's span (exported with traces) never carries its text: sea-orm's SQL is
+        // parameterised, but nothing guarantees that every statement's is.
+        .record_stmt_in_spans(false)
         // SQLite (sea-orm keeps its pool at one connection, so writes never contend inside the
         // process): write-ahead logging lets another process (`sync-users`, a shell) read while
         // the server writes, and `NORMAL` sync is durable across application crashes in WAL mode.

@@ -13,19 +13,22 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
     NextRequest, NextResolve, NextSubscribe, NextValidation, ResolveInfo,
 };
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::limits::RequestLimits;
 use super::null_on_error::FieldErrors;
 use super::trusted_documents::{Admission, CheckOnly, TrustedDocuments};
 use super::variables::coercion_errors;
 use crate::authz::Authorization;
-use crate::metrics::{self, GraphqlOutcome, OperationType, SharedString};
+use crate::metrics::{self, GraphqlOutcome, SharedString};
+use crate::telemetry::TRACE_SPANS;
 
 /// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
 /// the deadline middleware instead; a socket's operations carry this). On expiry the answer is
@@ -40,6 +43,8 @@ struct EnforcedRules {
     documents: Arc<TrustedDocuments>,
     limits: RequestLimits,
     authorization: Authorization,
+    /// `GRAPHQL_TRACE_DOCUMENT`: the document's text on the `graphql.parse` span.
+    trace_document: bool,
 }
 
 impl SchemaExtension {
@@ -47,11 +52,13 @@ impl SchemaExtension {
         documents: Arc<TrustedDocuments>,
         limits: RequestLimits,
         authorization: Authorization,
+        trace_document: bool,
     ) -> Self {
         Self(Arc::new(EnforcedRules {
             documents,
             limits,
             authorization,
+            trace_document,
         }))
     }
 }
@@ -62,6 +69,7 @@ impl ExtensionFactory for SchemaExtension {
             parts: Arc::clone(&self.0),
             fields: Arc::default(),
             operation_name: OnceLock::new(),
+            operation: OnceLock::new(),
             counted: Counted::default(),
         })
     }
@@ -74,16 +82,20 @@ struct RequestExtension {
     fields: Arc<FieldErrors>,
     /// The request's `operationName`, for the variable check once the document is parsed.
     operation_name: OnceLock<Option<String>>,
+    /// What the document runs, for the spans of the later phases; set only when traced.
+    operation: OnceLock<Operation>,
     /// What `graphql_server_operations_total` says of this request.
     counted: Counted,
 }
 
-/// The labels of an operation, learnt as it goes through the hooks.
+/// The labels of an operation's metrics, learnt as it goes through the hooks.
 #[derive(Default)]
 struct Counted {
     /// Its type, and its name when the document is a trusted one (a bounded, operator-written
     /// set; any other name could be anything a client sends).
-    operation: OnceLock<(OperationType, Option<SharedString>)>,
+    operation: OnceLock<(metrics::OperationType, Option<SharedString>)>,
+    /// The document came from the trusted documents manifest.
+    listed: OnceLock<()>,
     /// Whether it reached execution (else it was refused).
     executed: OnceLock<()>,
     /// A manifest's document checked at load, not a request: not counted. (The request's data,
@@ -92,7 +104,9 @@ struct Counted {
 }
 
 impl Counted {
-    fn learn(&self, document: &ExecutableDocument, operation_name: Option<&str>, listed: bool) {
+    /// The operation `document` runs; its name is the document's own (never the request's
+    /// `operationName`), and only for a listed document.
+    fn learn(&self, document: &ExecutableDocument, operation_name: Option<&str>) {
         let operation = match (&document.operations, operation_name) {
             (DocumentOperations::Single(operation), _) => Some((None, operation)),
             (DocumentOperations::Multiple(operations), Some(name)) => operations
@@ -108,14 +122,12 @@ impl Counted {
             return;
         };
         let kind = match operation.node.ty {
-            async_graphql::parser::types::OperationType::Query => OperationType::Query,
-            async_graphql::parser::types::OperationType::Mutation => OperationType::Mutation,
-            async_graphql::parser::types::OperationType::Subscription => {
-                OperationType::Subscription
-            }
+            OperationType::Query => metrics::OperationType::Query,
+            OperationType::Mutation => metrics::OperationType::Mutation,
+            OperationType::Subscription => metrics::OperationType::Subscription,
         };
         let name = name
-            .filter(|_| listed)
+            .filter(|_| self.listed.get().is_some())
             .map(|name| SharedString::from_owned(name.to_string()));
         let _ = self.operation.set((kind, name));
     }
@@ -130,7 +142,7 @@ impl Counted {
             .operation
             .get()
             .cloned()
-            .unwrap_or((OperationType::Unknown, None));
+            .unwrap_or((metrics::OperationType::Unknown, None));
         let errors = response.errors.iter().map(|error| {
             let extension = |key| match error.extensions.as_ref()?.get(key)? {
                 Value::String(value) => Some(value.as_str()),
@@ -140,6 +152,62 @@ impl Counted {
         });
         metrics::graphql_operation(kind, name, outcome, errors);
     }
+}
+
+/// The operation a request runs: its spans' `graphql.operation.type` and `graphql.operation.name`
+/// (the client's name for it, a span attribute only: it is unbounded, so never a metric label).
+struct Operation {
+    kind: OperationType,
+    name: Option<String>,
+}
+
+impl Operation {
+    /// `None` when the document does not say which operation runs (async-graphql refuses it).
+    fn of(document: &ExecutableDocument, requested: Option<&str>) -> Option<Self> {
+        let (kind, name) = match (&document.operations, requested) {
+            (DocumentOperations::Single(operation), _) => (operation.node.ty, requested),
+            (DocumentOperations::Multiple(operations), Some(name)) => {
+                (operations.get(name)?.node.ty, Some(name))
+            }
+            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+                let (name, operation) = operations.iter().next()?;
+                (operation.node.ty, Some(name.as_str()))
+            }
+            (DocumentOperations::Multiple(_), None) => return None,
+        };
+        Some(Self {
+            kind,
+            name: name.map(str::to_string),
+        })
+    }
+
+    fn record(&self, span: &tracing::Span) {
+        span.record("graphql.operation.type", self.kind.to_string().as_str());
+        if let Some(name) = &self.name {
+            span.record("graphql.operation.name", name.as_str());
+        }
+    }
+
+    /// `query Viewer`: the semantic conventions' name for the execution's span.
+    fn span_name(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.kind),
+            None => self.kind.to_string(),
+        }
+    }
+}
+
+/// A span of one phase of a request, trace-only: without a collector it does not exist.
+macro_rules! phase_span {
+    ($name:literal) => {
+        tracing::info_span!(
+            target: TRACE_SPANS,
+            $name,
+            graphql.operation.type = Empty,
+            graphql.operation.name = Empty,
+            otel.name = Empty,
+        )
+    };
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -160,22 +228,27 @@ impl Extension for RequestExtension {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        // The trusted documents first: a hash stands for a document parsed and checked when
-        // the manifest was loaded, and an unlisted text may be refused before it is parsed.
-        let limits = &self.parts.limits;
-        let request = match self.parts.documents.admit(&request)? {
-            Admission::Listed(document) => {
-                let name = request.operation_name.as_deref();
-                self.counted.learn(document.document(), name, true);
-                limits.prepare_listed(request, document.document())?
+        // The document is parsed here (`RequestLimits::prepare`), so this is the parse's span.
+        let span = tracing::info_span!(
+            target: TRACE_SPANS,
+            "graphql.parse",
+            graphql.operation.type = Empty,
+            graphql.operation.name = Empty,
+            graphql.document = Empty,
+        );
+        let mut request = span.in_scope(|| self.admit(request))?;
+        if !span.is_disabled() {
+            if self.parts.trace_document && !request.query.is_empty() {
+                span.record("graphql.document", request.query.as_str());
             }
-            Admission::Unlisted(hash) => {
-                let mut request = limits.prepare(request)?;
-                self.parts.documents.check_unlisted(hash, &mut request)?;
-                request
+            let requested = request.operation_name.clone();
+            if let Ok(document) = request.parsed_query()
+                && let Some(operation) = Operation::of(document, requested.as_deref())
+            {
+                operation.record(&span);
+                let _ = self.operation.set(operation);
             }
-            Admission::Unchecked => limits.prepare(request)?,
-        };
+        }
         let _ = self.operation_name.set(request.operation_name.clone());
         next.run(ctx, request).await
     }
@@ -197,7 +270,7 @@ impl Extension for RequestExtension {
             return Ok(document);
         }
         let operation_name = self.operation_name.get().and_then(Option::as_deref);
-        self.counted.learn(&document, operation_name, false);
+        self.counted.learn(&document, operation_name);
         self.parts
             .authorization
             .check_subscriptions(ctx, &document)
@@ -217,7 +290,9 @@ impl Extension for RequestExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        self.parts.limits.validated(next.run(ctx).await)
+        let span = self.traced(phase_span!("graphql.validate"));
+        let result = next.run(ctx).instrument(span).await;
+        self.parts.limits.validated(result)
     }
 
     async fn execute(
@@ -231,14 +306,17 @@ impl Extension for RequestExtension {
             return Response::new(Value::Null);
         }
         let _ = self.counted.executed.set(());
+        let span = self.traced(phase_span!("graphql.execute"));
+        if let Some(operation) = self.operation.get() {
+            span.record("otel.name", operation.span_name().as_str());
+        }
+        let run = next.run(ctx, operation_name).instrument(span);
         let mut response = match ctx.data_opt::<ExecutionDeadline>() {
-            None => next.run(ctx, operation_name).await,
-            Some(ExecutionDeadline(limit)) => {
-                match tokio::time::timeout(*limit, next.run(ctx, operation_name)).await {
-                    Ok(response) => response,
-                    Err(_) => return timed_out(*limit),
-                }
-            }
+            None => run.await,
+            Some(ExecutionDeadline(limit)) => match tokio::time::timeout(*limit, run).await {
+                Ok(response) => response,
+                Err(_) => return timed_out(*limit),
+            },
         };
         self.fields.finish(&mut response);
         response
@@ -276,6 +354,35 @@ impl Extension for RequestExtension {
                 response
             })
             .boxed()
+    }
+}
+
+impl RequestExtension {
+    /// The trusted documents first: a hash stands for a document parsed and checked when the
+    /// manifest was loaded, and an unlisted text may be refused before it is parsed. Then the
+    /// request limits, which parse the document.
+    fn admit(&self, request: Request) -> ServerResult<Request> {
+        let limits = &self.parts.limits;
+        Ok(match self.parts.documents.admit(&request)? {
+            Admission::Listed(document) => {
+                let _ = self.counted.listed.set(());
+                limits.prepare_listed(request, document.document())?
+            }
+            Admission::Unlisted(hash) => {
+                let mut request = limits.prepare(request)?;
+                self.parts.documents.check_unlisted(hash, &mut request)?;
+                request
+            }
+            Admission::Unchecked => limits.prepare(request)?,
+        })
+    }
+
+    /// `span` with the operation's attributes, once the document has said what it runs.
+    fn traced(&self, span: tracing::Span) -> tracing::Span {
+        if let Some(operation) = self.operation.get() {
+            operation.record(&span);
+        }
+        span
     }
 }
 

@@ -17,6 +17,8 @@ pub mod personal_data;
 pub mod trusted_documents;
 pub mod variables;
 
+/// The spawner of the slices' dataloaders: their batches stay in the request's trace.
+pub use crate::telemetry::spawn_in_trace;
 pub use access::RoleClaim;
 pub use extension::ExecutionDeadline;
 

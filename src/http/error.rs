@@ -185,7 +185,8 @@ fn graphql_error(status: StatusCode, code: &str, message: &str, reason: Option<&
     graphql_error_with_id(status, code, message, reason, None)
 }
 
-/// With `extensions.requestId`, which lets a user's report be matched with the server log.
+/// With `extensions.requestId` and `extensions.traceId`, which let a user's report be matched
+/// with the server log and the request's trace.
 fn graphql_error_with_id(
     status: StatusCode,
     code: &str,
@@ -199,6 +200,9 @@ fn graphql_error_with_id(
     }
     if let Some(request_id) = request_id {
         extensions["requestId"] = json!(request_id);
+    }
+    if let Some(trace_id) = crate::telemetry::current_trace_id() {
+        extensions["traceId"] = json!(trace_id);
     }
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (

@@ -21,7 +21,8 @@
 //!   spec: legacy clients read errors from a 200 body); a response with data is 200, field errors
 //!   or not. A request that is not well-formed GraphQL over HTTP (not JSON, no `query`) is 400
 //!   whatever the media type.
-//! - Errors coded `INTERNAL_SERVER_ERROR` are masked and carry `extensions.requestId`.
+//! - Errors coded `INTERNAL_SERVER_ERROR` are masked and carry `extensions.requestId` and
+//!   `extensions.traceId` (the request's trace, see [`crate::telemetry::propagation`]).
 //! - The content type is `application/graphql-response+json` when the client's `Accept` prefers
 //!   it (q-values and wildcards, see [`super::accept`]), else `application/json`
 //!   ([`negotiate_content_type`], for every GraphQL-shaped response, including the HTTP-level
@@ -41,6 +42,7 @@ use crate::graphql::limits::{
 };
 use crate::graphql::trusted_documents::{self, DocumentId};
 use crate::http::error::ApiError;
+use crate::telemetry;
 
 pub const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 pub(crate) const REQUEST_ID: &str = "x-request-id";
@@ -362,7 +364,7 @@ pub fn respond(mut response: async_graphql::Response, request_id: Option<&str>) 
 }
 
 /// Internal errors keep their details in the log: the client gets a fixed message (and the
-/// request id, to report).
+/// request and trace ids, to report).
 pub fn mask_internal_errors(response: &mut async_graphql::Response, request_id: Option<&str>) {
     for error in &mut response.errors {
         if code_of(error) == Some("INTERNAL_SERVER_ERROR") {
@@ -396,6 +398,9 @@ fn mask(error: &mut ServerError, request_id: Option<&str>) {
     extensions.set("code", "INTERNAL_SERVER_ERROR");
     if let Some(request_id) = request_id {
         extensions.set("requestId", request_id);
+    }
+    if let Some(trace_id) = telemetry::current_trace_id() {
+        extensions.set("traceId", trace_id);
     }
     error.extensions = Some(extensions);
 }

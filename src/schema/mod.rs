@@ -56,6 +56,8 @@ pub struct SchemaOptions {
     /// Clerk's API-key endpoints for `apiKeys` / `createApiKey` / `revokeApiKey`; `None`
     /// without `CLERK_SECRET_KEY` (they answer `SERVICE_UNAVAILABLE`).
     pub api_keys: Option<ApiKeyManagement>,
+    /// `GRAPHQL_TRACE_DOCUMENT`: each request's document on its `graphql.parse` span.
+    pub trace_document: bool,
 }
 
 /// Builds the schema. Per-request data (the viewer) is attached by the HTTP handler.
@@ -71,6 +73,7 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
         options.trusted_documents,
         RequestLimits::new(options.limits.clone(), options.introspection),
         Authorization::new(&options.role_claim),
+        options.trace_document,
     ))
     .limit_recursive_depth(options.limits.max_recursive_depth)
     .data(RoleClaim(options.role_claim.clone()))
@@ -101,6 +104,7 @@ pub fn sdl() -> String {
         limits: GraphqlLimits::default(),
         trusted_documents: Arc::new(TrustedDocuments::new(TrustedDocumentsMode::Off, true)),
         api_keys: None,
+        trace_document: false,
     })
     .sdl()
 }

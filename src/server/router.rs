@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -27,6 +27,7 @@ use crate::graphql::ExecutionDeadline;
 use crate::http::{self, csrf::CsrfPolicy};
 use crate::playground::DevTokenMinter;
 use crate::rate_limit::slots::ConnectionSlots;
+use crate::telemetry;
 use crate::webhooks::WebhookState;
 use crate::websocket::{self, WsState};
 
@@ -157,29 +158,57 @@ pub(super) fn router(
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
-                    .make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default();
-                        // The path only: a query string could carry anything.
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id,
-                            user_id = tracing::field::Empty,
-                        )
-                    })
-                    .on_response(|response: &Response, latency: Duration, _: &Span| {
+                    .make_span_with(request_span)
+                    .on_response(|response: &Response, latency: Duration, span: &Span| {
+                        let status = response.status();
                         tracing::info!(
-                            status = response.status().as_u16(),
+                            status = status.as_u16(),
                             latency_ms = latency.as_secs_f64() * 1000.0,
                             "response"
                         );
+                        // After the line above, which says it already. An `i64`: OpenTelemetry
+                        // has no unsigned integers, and tracing-opentelemetry would send a
+                        // `u16` as text.
+                        span.record("http.response.status_code", i64::from(status.as_u16()));
+                        if status.is_server_error() {
+                            span.record("otel.status_code", "ERROR");
+                        }
                     }),
             )
             .layer(PropagateRequestIdLayer::new(request_id)),
     )
+}
+
+/// The span of a request: the log lines' context and, when traces are exported, the trace's
+/// server span (the OpenTelemetry semantic conventions' names). The route is the router's
+/// pattern (`/graphql`), never the path as sent; the query string is never recorded.
+fn request_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let method = request.method().as_str();
+    let span = tracing::info_span!(
+        "request",
+        http.request.method = method,
+        http.route = route,
+        request_id,
+        trace_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    // No route (a path nothing serves): the method alone, as the conventions say.
+    telemetry::propagation::adopt(&span, request.headers(), || match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
+    });
+    span
 }

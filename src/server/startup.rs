@@ -128,6 +128,7 @@ impl Application {
                     allowed_scopes: config.clerk.api_key_allowed_scopes.clone(),
                     machine_tokens,
                 }),
+            trace_document: config.traces.graphql_document,
         });
         let manifest = match &config.trusted_documents.manifest {
             Some(path) => {

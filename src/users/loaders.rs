@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
+use crate::graphql::spawn_in_trace;
 use crate::users::entity::{Column, Entity as Users, Model as User};
 
 /// Active (not deleted) users by id, one `SELECT … WHERE id IN (…)` per batch. Shared rows: the
@@ -35,5 +36,5 @@ impl Loader<String> for UserRowSource {
 pub type UserRowLoader = DataLoader<UserRowSource, HashMapCache>;
 
 pub fn user_row_loader(db: DatabaseConnection) -> UserRowLoader {
-    DataLoader::with_cache(UserRowSource(db), tokio::spawn, HashMapCache::default())
+    DataLoader::with_cache(UserRowSource(db), spawn_in_trace, HashMapCache::default())
 }

@@ -73,6 +73,7 @@ struct UsersApi {
     /// Requests the fault still applies to; `None`: until changed.
     fault_remaining: Option<usize>,
     last_user_agent: Option<String>,
+    last_traceparent: Option<String>,
 }
 
 pub struct FakeClerk {
@@ -93,6 +94,7 @@ impl FakeClerk {
                 fault: UsersFault::None,
                 fault_remaining: None,
                 last_user_agent: None,
+                last_traceparent: None,
             }),
             users_calls: AtomicUsize::new(0),
             machine_tokens: Mutex::new(MachineTokensApi {
@@ -209,6 +211,11 @@ impl FakeClerk {
     /// Every request to a verify endpoint: authorised or not, answered or not.
     pub fn machine_token_calls(&self) -> usize {
         self.state.machine_token_calls.load(Ordering::SeqCst)
+    }
+
+    /// The `traceparent` of the last users-API request (W3C Trace Context).
+    pub fn last_users_traceparent(&self) -> Option<String> {
+        self.state.users.lock().unwrap().last_traceparent.clone()
     }
 
     /// The `User-Agent` of the last users-API request.
@@ -528,10 +535,14 @@ async fn users_prelude(state: &FakeState, headers: &HeaderMap) -> Option<Respons
     state.users_calls.fetch_add(1, Ordering::SeqCst);
     let fault = {
         let mut api = state.users.lock().unwrap();
-        api.last_user_agent = headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        api.last_user_agent = header("user-agent");
+        api.last_traceparent = header("traceparent");
         let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
             == Some(&format!("Bearer {SECRET_KEY}"));
         if !authorized {

@@ -15,7 +15,8 @@ const SLICES: &str = "<slices>";
 /// earlier in this list (or be a slice, for the modules above `graphql`), so the allowed graph
 /// has no cycle by construction.
 const LAYERS: &[(&str, &[&str])] = &[
-    // The foundation: plain data and the log.
+    // The foundation: plain data, the log and the traces (whose spans and trace ids the layers
+    // above make and read).
     ("net", &[]),
     ("config", &["net"]),
     ("telemetry", &["config"]),
@@ -26,8 +27,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("shared", &["metrics"]),
     // Revocations and user-cache evictions reach the other replicas through Redis; opaque
     // machine tokens are verified by asking Clerk.
-    ("clerk", &["config", "metrics", "shared"]),
-    ("auth", &["clerk", "config", "metrics", "shared"]),
+    ("clerk", &["config", "metrics", "shared", "telemetry"]),
+    (
+        "auth",
+        &["clerk", "config", "metrics", "shared", "telemetry"],
+    ),
     (
         "rate_limit",
         &["auth", "config", "metrics", "net", "shared"],
@@ -38,7 +42,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "graphql",
         &[
-            "auth", "authz", "clerk", "config", "db", "metrics", "shared",
+            "auth",
+            "authz",
+            "clerk",
+            "config",
+            "db",
+            "metrics",
+            "shared",
+            "telemetry",
         ],
     ),
     // Here the domain slices (see `SLICE_MAY_IMPORT`).
@@ -51,7 +62,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     // HTTP and sockets.
     (
         "http",
-        &["auth", "config", "graphql", "metrics", "net", "rate_limit"],
+        &[
+            "auth",
+            "config",
+            "graphql",
+            "metrics",
+            "net",
+            "rate_limit",
+            "telemetry",
+        ],
     ),
     ("playground", &["auth", "config", "http"]),
     (
@@ -77,6 +96,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rate_limit",
             "schema",
             "shared",
+            "telemetry",
             "users",
             "webhooks",
             "websocket",

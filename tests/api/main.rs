@@ -39,6 +39,7 @@ mod shared_rate_limits;
 mod shutdown;
 mod subscriptions;
 mod sync_users;
+mod traces;
 mod trusted_documents;
 mod user_events;
 mod users;
