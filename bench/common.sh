@@ -110,16 +110,17 @@ clerk_calls() { curl -fsS "$clerk_url/_stats" | sed -n 's/.*"users_calls": *\([0
 # (BENCH_SERVER_ENV=METRICS_ADDR=off measures without them). Sets server_pid and server_url (and adds the pid to server_pids).
 server_wrapper=()
 start_server() { # log file, then NAME=value … (the caller's settings, which win)
-  local logfile=$1 port
+  local logfile=$1 port metrics_port
   shift
   port=$(free_port)
+  metrics_port=$(free_port)
   (
     cd "$tmp"
     exec env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
       APP_ENV=production DEV_MODE=false HOST=127.0.0.1 PORT="$port" \
       CLERK_JWT_KEY="$(cat "$tmp/public.pem")" CLERK_ISSUER=https://bench.clerk.local \
       CLERK_SECRET_KEY=sk_test_bench CLERK_API_URL="$clerk_url" LOG_FORMAT=json \
-      METRICS_ADDR="127.0.0.1:$(free_port)" "$@" \
+      METRICS_ADDR="127.0.0.1:$metrics_port" "$@" \
       taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/$bin" serve
   ) >"$logfile" 2>&1 &
   server_pid=$!
