@@ -29,6 +29,11 @@ use super::TRACE_SPANS;
 /// The request's trace id, 32 lowercase hex digits, in the request span's registry extensions.
 struct TraceId(String);
 
+/// Marks a request span whose trace the sampler dropped: the spans inside it are then never
+/// created ([`in_unsampled_request`]), so that a request left out of the traces costs what it
+/// costs without a collector, rather than building spans nobody will receive.
+struct Unsampled;
+
 /// Joins the request span `span` (just made, not yet entered) to the caller's trace, and records
 /// its trace id in its `trace_id` field. `name` is the span's name in a trace
 /// (`POST /graphql`): given only when traces are exported, so that log lines do not repeat it.
@@ -37,23 +42,26 @@ pub fn adopt(span: &Span, headers: &axum::http::HeaderMap, name: impl FnOnce() -
         return;
     }
     let caller = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    let trace_id = match span.set_parent(caller.clone()) {
+    let (trace_id, sampled) = match span.set_parent(caller.clone()) {
         Ok(()) => {
-            // Before the span starts (`context()` starts it): a trace's span kind and name are
-            // fixed then.
+            // Before the span starts (`context()` starts it, and the sampler decides then): a
+            // trace's span kind and name are fixed then.
             span.record("otel.kind", "server");
             span.record("otel.name", name().as_str());
             span.set_attribute("url.scheme", "http");
-            span.context().span().span_context().trace_id()
+            let context = span.context();
+            let started = context.span().span_context().clone();
+            (started.trace_id(), started.is_sampled())
         }
         // No OpenTelemetry layer: nothing is exported.
         Err(_) => {
             let caller = caller.span().span_context().trace_id();
-            if caller == OtelTraceId::INVALID {
+            let trace_id = if caller == OtelTraceId::INVALID {
                 RandomIdGenerator::default().new_trace_id()
             } else {
                 caller
-            }
+            };
+            (trace_id, true)
         }
     };
     let trace_id = trace_id.to_string();
@@ -63,9 +71,26 @@ pub fn adopt(span: &Span, headers: &axum::http::HeaderMap, name: impl FnOnce() -
             .downcast_ref::<Registry>()
             .and_then(|registry| registry.span(id))
         {
-            entry.extensions_mut().insert(TraceId(trace_id));
+            let mut extensions = entry.extensions_mut();
+            extensions.insert(TraceId(trace_id));
+            if !sampled {
+                extensions.insert(Unsampled);
+            }
         }
     });
+}
+
+/// Whether the current span is inside a request whose trace the sampler dropped (see
+/// [`Unsampled`]).
+pub(super) fn in_unsampled_request<S>(context: &tracing_subscriber::layer::Context<'_, S>) -> bool
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    context.lookup_current().is_some_and(|current| {
+        current
+            .scope()
+            .any(|span| span.extensions().get::<Unsampled>().is_some())
+    })
 }
 
 /// The trace id of the request the current span belongs to; `None` outside a request (a
@@ -141,6 +166,9 @@ fn inject(span: &Span, headers: &mut HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
 }
 
+/// The name of a dataloader batch's span.
+pub(super) const BATCH_SPAN: &str = "graphql.load";
+
 /// Spawns `future` (a dataloader's batch) in the request's trace. async-graphql's dataloaders
 /// run a batch in a task of their own, inside their own spans, which traces leave out; a span
 /// finds its traced parent on its task's stack, so without this the batch's Clerk call or
@@ -153,20 +181,27 @@ where
     let batch = tracing::info_span!(
         target: TRACE_SPANS,
         parent: traced_ancestor(),
-        "graphql.load",
+        BATCH_SPAN,
     );
     tokio::spawn(tracing::Instrument::instrument(future, batch))
 }
 
-/// The nearest span around the current one that traces keep.
+/// The nearest span around the current one that traces keep; in a request the sampler dropped,
+/// the request's span (the spans inside it exist for the logs only).
 fn traced_ancestor() -> Option<tracing::Id> {
     Span::current()
         .with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<Registry>()?;
-            registry
-                .span(id)?
+            let current = registry.span(id)?;
+            let unsampled = current
                 .scope()
-                .find(|span| super::traces::is_traced(span.metadata()))
+                .find(|span| span.extensions().get::<Unsampled>().is_some());
+            unsampled
+                .or_else(|| {
+                    current
+                        .scope()
+                        .find(|span| super::traces::is_traced(span.metadata()))
+                })
                 .map(|span| span.id())
         })
         .flatten()

@@ -19,10 +19,11 @@ use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProces
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::DynFilterFn;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::is_trace_only;
+use super::propagation::{BATCH_SPAN, in_unsampled_request};
 use crate::config::TracesConfig;
 
 /// The layer that turns spans into OpenTelemetry spans, and the provider to flush at exit.
@@ -66,8 +67,12 @@ where
         // other OpenTelemetry instrumentation here would read it.
         .with_context_activation(false)
         // Log events stay in the logs (their fields were chosen for a log reader), and
-        // `RUST_LOG` does not decide what is traced.
-        .with_filter(filter_fn(is_traced));
+        // `RUST_LOG` does not decide what is traced. Inside a request the sampler dropped, no
+        // span is built at all; a dataloader's batch span still is (see `spawn_in_trace`): it
+        // carries the request into the batch's task, where the spans find it is unsampled.
+        .with_filter(DynFilterFn::new(|metadata, context| {
+            is_traced(metadata) && (metadata.name() == BATCH_SPAN || !in_unsampled_request(context))
+        }));
     Ok((Box::new(layer), provider))
 }
 

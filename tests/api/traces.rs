@@ -252,6 +252,36 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
             .any(|span| span.span_id == select.parent_span_id)
     );
 
+    // A request the sampler drops (its caller's `traceparent` says "not sampled"; the default
+    // sampler follows the parent) builds no span, not even in its dataloaders' batches (which
+    // would otherwise start traces of their own), and its Clerk call names no span.
+    let unsampled_since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let calls_before = clerk.users_calls();
+    clerk.set_user(clerk_user_json("user_unsampled", None));
+    let reply = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(crate::replicas::harness::token(
+            "user_unsampled",
+            "sess_unsampled",
+        ))
+        .header(
+            "traceparent",
+            "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        )
+        .json(&json!({
+            "query": DOCUMENT,
+            "variables": {"author": VARIABLE_VALUE},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(clerk.users_calls(), calls_before + 1, "Clerk was asked");
+    assert_eq!(clerk.last_users_traceparent(), None);
+
     // An error answer carries the request's trace id: Clerk hangs, the deadline answers.
     clerk.fail_users_with(UsersFault::Hang);
     let timeout_trace = "0af7651916cd43dd8448eb211c80319c";
@@ -288,6 +318,18 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
         attributes(named(&timed_out, "POST /graphql"))["http.response.status_code"],
         503
     );
+    // Everything that started since the unsampled request belongs to the timed-out one's trace
+    // (which ended after it, so its spans were queued after any of the unsampled one's).
+    let strays: Vec<String> = received
+        .lock()
+        .unwrap()
+        .spans
+        .iter()
+        .filter(|span| span.start_time_unix_nano >= unsampled_since)
+        .filter(|span| hex::encode(&span.trace_id) != timeout_trace)
+        .map(|span| format!("{} in {}", span.name, hex::encode(&span.trace_id)))
+        .collect();
+    assert_eq!(strays, Vec::<String>::new());
 
     // Nothing secret or personal reached the collector.
     let everything: Vec<u8> = received
