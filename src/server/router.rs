@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -150,7 +150,10 @@ pub(super) fn router(
                 header::COOKIE,
             ]))
             .layer(middleware::from_fn(http::guards::sanitize_request_id))
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(
+                request_id.clone(),
+                http::guards::RandomRequestId,
+            ))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &Request| {
