@@ -233,7 +233,9 @@ def session_claims(sub: str, sid: str, now: int, iat: int | None = None, ttl: in
         "iss": ISSUER,
         "iat": iat,
         "nbf": iat,
-        "exp": now + ttl,
+        # From iat: a token issued ten minutes ago expires ten minutes sooner, so that no token
+        # lives longer than CLERK_MAX_TOKEN_LIFETIME_SECS (an hour by default) allows.
+        "exp": iat + ttl,
         "v": 2,
     }
 
