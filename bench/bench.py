@@ -7,8 +7,12 @@ Subcommands:
   keys       --dir D --users N --rotating N   RSA key pair + every token the workloads use
   fake-clerk --port-file F [--secret S]       GET /v1/users/{id}, GET /v1/users?user_id=… ; /_stats
   seed       --url U --dir D --posts N        users (via `me`, provisioned from the fake Clerk), posts
+  otlp-sink  --port-file F                     accepts OTLP/HTTP exports (POST /v1/…); /_stats
   check      --url U --dir D --workload W --n N --phase before|after --out F
-  table      --results D --out F [--meta k=v …]
+  spec       --workload W --dir D                 the request body file + the wrk script's settings
+  row        --row R                              a row's workload, name and baseline row
+  result     --row R --workload W --wrk F …       one run of one row: <results>/<row>-r<round>.json
+  table      --results D --out F [--meta k=v …]   the medians of each row's rounds, both ratios
 """
 
 from __future__ import annotations
@@ -37,10 +41,14 @@ CREATED_AT = 1_716_883_200_000
 # Workloads: the request body, which tokens, and what a correct answer looks like. The wrk
 # script (bench/workload.lua) checks status + `expect` substring (+ absence of `reject`) on
 # every response of the timed run; `check` below checks a sample in full, parsed as JSON.
+# `baseline`: the workload of the bare stack (bench/baseline) each row is compared with — its
+# own for (a), (b) and (c); the constant viewer (c) for the other requests with a token; the
+# anonymous viewer (b) for the other anonymous ones.
 # --------------------------------------------------------------------------------------------
 
 WORKLOADS = {
     "a": {
+        "baseline": "a",
         "name": "(a) anonymous { health }",
         "query": "{ health }",
         "tokens": None,
@@ -49,6 +57,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "b": {
+        "baseline": "b",
         "name": "(b) anonymous { viewer { userId } }",
         "query": "{ viewer { userId } }",
         "tokens": None,
@@ -57,6 +66,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "c": {
+        "baseline": "c",
         "name": "(c) viewer, 1 valid token",
         "query": "{ viewer { userId } }",
         "tokens": "token-member.txt",
@@ -65,6 +75,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "d": {
+        "baseline": "c",
         "name": "(d) viewer, 10k tokens rotating",
         "query": "{ viewer { userId } }",
         "tokens": "tokens-rotating.txt",
@@ -73,6 +84,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "e": {
+        "baseline": "c",
         "name": "(e) expired token (401)",
         "query": "{ viewer { userId } }",
         "tokens": "token-expired.txt",
@@ -81,6 +93,7 @@ WORKLOADS = {
         "reject": '"data"',
     },
     "f": {
+        "baseline": "c",
         "name": "(f) { me { id email } } (DB)",
         "query": "{ me { id email } }",
         "tokens": "token-member.txt",
@@ -89,6 +102,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "g": {
+        "baseline": "b",
         "name": "(g) 50 posts + authors (DataLoader)",
         # Anonymous: the author's public profile (email is personal data, readable by its owner
         # and admins only since issue 14).
@@ -99,6 +113,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "h": {
+        "baseline": "c",
         "name": "(h) @role adminNote, role from Clerk (cached)",
         "query": "{ adminNote { id } }",
         "tokens": "token-member.txt",
@@ -111,6 +126,7 @@ WORKLOADS = {
     # manifest, sent as text (j) to a server without one (parsed and checked at each request),
     # and sent as text (k) to the server with the manifest (hashed, then the parsed copy).
     "i": {
+        "baseline": "b",
         "name": "(i) trusted document by hash: Posts(first: 10)",
         "query": None,  # the manifest's text, see `operation_text`
         "operation": "Posts",
@@ -123,6 +139,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "j": {
+        "baseline": "b",
         "name": "(j) the same as text, no manifest",
         "query": None,
         "operation": "Posts",
@@ -135,6 +152,7 @@ WORKLOADS = {
         "reject": '"errors"',
     },
     "k": {
+        "baseline": "b",
         "name": "(k) the same as text, listed in the manifest",
         "query": None,
         "operation": "Posts",
@@ -215,7 +233,9 @@ def session_claims(sub: str, sid: str, now: int, iat: int | None = None, ttl: in
         "iss": ISSUER,
         "iat": iat,
         "nbf": iat,
-        "exp": now + ttl,
+        # From iat: a token issued ten minutes ago expires ten minutes sooner, so that no token
+        # lives longer than CLERK_MAX_TOKEN_LIFETIME_SECS (an hour by default) allows.
+        "exp": iat + ttl,
         "v": 2,
     }
 
@@ -375,9 +395,53 @@ def cmd_fake_clerk(args) -> None:
                 return self.reply(200, clerk_user_json(uid))
             return self.reply(404, {"errors": [{"code": "resource_not_found"}]})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    serve_with_port_file(ThreadingHTTPServer(("127.0.0.1", 0), Handler), args.port_file)
+
+
+# --------------------------------------------------------------------------------------------
+# OTLP sink: where the server's traces go when it exports them (bench/README.md, "Production
+# configuration"), so that the exporter does the work it does in production without a collector.
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_otlp_sink(args) -> None:
+    stats = {"exports": 0, "bytes": 0}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_):  # quiet
+            pass
+
+        def do_GET(self):  # noqa: N802
+            with lock:
+                body = compact(stats)
+            self.send_response(200 if self.path == "/_stats" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802
+            # OTLP/HTTP: an empty Export*ServiceResponse (all fields default) is an empty body.
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            with lock:
+                stats["exports"] += 1
+                stats["bytes"] += length
+            self.send_response(200)
+            self.send_header("Content-Type", self.headers.get("Content-Type") or "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    serve_with_port_file(ThreadingHTTPServer(("127.0.0.1", 0), Handler), args.port_file)
+
+
+def serve_with_port_file(server: ThreadingHTTPServer, port_file: str) -> None:
+    """Writes the port (atomically) once listening, serves until SIGTERM."""
     server.daemon_threads = True
-    port_file = Path(args.port_file)
+    port_file = Path(port_file)
     tmp = port_file.with_suffix(".tmp")
     tmp.write_text(str(server.server_address[1]))
     tmp.rename(port_file)
@@ -597,46 +661,123 @@ def meta_cpu(args) -> str:
     return "0"
 
 
+# A row is one workload on one server: the template on SQLite (`a`…`k`), the template on
+# PostgreSQL (`f-pg`, `g-pg`), another commit's build (`g@b3efb67`: that commit's own (g), as its
+# bench/bench.py defined it), or the bare stack of bench/baseline (`base-a`, `base-b`, `base-c`).
+BASELINE_NAMES = {
+    "a": "{ health }",
+    "b": "{ viewer { userId } }, anonymous",
+    "c": "{ viewer { userId } }, a token: constant viewer, not verified",
+}
+
+
+def row_workload(row: str) -> str:
+    return row.removeprefix("base-").split("-")[0].split("@")[0]
+
+
+def row_name(row: str) -> str:
+    w = row_workload(row)
+    name = WORKLOADS[w]["name"]
+    label = name.split(") ", 1)[1]
+    if row.startswith("base-"):
+        return f"baseline ({w}) {BASELINE_NAMES[w]}"
+    if row.endswith("-pg"):
+        return f"({row}) {label.replace(' (DB)', '')} on PostgreSQL"
+    if "@" in row:
+        return f"({w}) at commit {row.split('@', 1)[1]} (its own ({w}))"
+    return name
+
+
+def row_order(row: str) -> tuple:
+    letters = list(WORKLOADS)
+    variant = 3 if row.startswith("base-") else 2 if "@" in row else 1 if row.endswith("-pg") else 0
+    return (variant == 3, letters.index(row_workload(row)), variant)
+
+
+def median_of(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
+
+
+def paired_ratio(rounds: dict, other: dict | None, key: str) -> float | None:
+    """The median over rounds of this row's `key` ÷ the other row's in the same round (the rows
+    of a round ran one after the other, so a pair saw the same machine load)."""
+    if not other:
+        return None
+    ratios = [r[key] / other[n][key] for n, r in rounds.items() if n in other and other[n].get(key) and r.get(key)]
+    return median_of(ratios) if ratios else None
+
+
+def summarise(rounds: dict) -> dict:
+    """One row from its rounds: medians, errors summed, the highest peak RSS."""
+    runs = [r for r in rounds.values() if "rps" in r]
+    if not runs:
+        return {"error": next(iter(rounds.values())).get("error", "unknown failure")}
+    out = {k: median_of([r[k] for r in runs]) for k in ("rps", "p50_us", "p99_us", "server_cpu", "wrk_cpu", "requests_per_cpu_s")}
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["error_detail"] = "; ".join(f"round {r['round']}: {r['error_detail']}" for r in runs if r["errors"])
+    out["vm_hwm_kb"] = max(r["vm_hwm_kb"] for r in runs)
+    out["checks_ok"] = len(runs) == len(rounds) and all(r.get("checks_ok", False) for r in runs)
+    out["check_detail"] = "; ".join(f"round {r['round']}: {r.get('check_detail')}" for r in runs if not r.get("checks_ok"))
+    out["clerk_calls"] = median_of([r.get("clerk_calls", 0) for r in runs])
+    out["by_round"] = [r["rps"] for r in sorted(runs, key=lambda r: r["round"])]
+    first = [r["first_pass"] for r in runs if r.get("first_pass")]
+    if first:
+        out["first_pass"] = {k: median_of([f[k] for f in first]) for k in ("requests", "rps", "p50_us", "p99_us")}
+        out["first_pass"]["errors"] = sum(f["errors"] for f in first)
+    return out
+
+
 def cmd_table(args) -> None:
-    results = Path(args.results)
-    rows = []
-    for key, spec in WORKLOADS.items():
-        path = results / f"{key}.json"
-        if path.exists():
-            rows.append((key, spec, json.loads(path.read_text())))
-    base = next((r for k, _, r in rows if k == "b" and r.get("rps")), None)
+    by_row: dict[str, dict] = {}
+    for path in Path(args.results).glob("result-*.json"):
+        r = json.loads(path.read_text())
+        by_row.setdefault(r["row"], {})[r["round"]] = r
+    rows = sorted(by_row, key=row_order)
+    summary = {row: summarise(by_row[row]) for row in rows}
+
+    def ratio_text(value: float | None) -> str:
+        return f"{value:.2f}" if value is not None else "–"
+
     lines = [
-        "| workload | requests/s | p50 | p99 | errors | peak RSS | ratio | server CPU | requests/CPU-s | ratio/CPU-s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | requests/s | p50 | p99 | errors | peak RSS | ratio to (b) | ratio to baseline | server CPU "
+        "| requests/CPU-s | ratio/CPU-s to (b) | ratio/CPU-s to baseline | requests/s by round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    notes = []
-    starved = []
-    for key, spec, r in rows:
+    notes, starved, ratios = [], [], {}
+    for row in rows:
+        r, name = summary[row], row_name(row)
         if "rps" not in r:
-            lines.append(f"| {spec['name']} | – | – | – | – | – | – | – | – | – |")
-            notes.append(f"{spec['name']}: not measured ({r.get('error', 'unknown failure')})")
+            lines.append(f"| {name} | – | – | – | – | – | – | – | – | – | – | – | – |")
+            notes.append(f"{name}: not measured ({r['error']})")
             continue
+        baseline_row = None if row.startswith("base-") else f"base-{WORKLOADS[row_workload(row)]['baseline']}"
+        to_b = None if row.startswith("base-") else by_row.get("b")
+        to_base = by_row.get(baseline_row) if baseline_row else None
+        ratios[row] = {
+            "b": paired_ratio(by_row[row], to_b, "rps"),
+            "base": paired_ratio(by_row[row], to_base, "rps"),
+            "b_cpu": paired_ratio(by_row[row], to_b, "requests_per_cpu_s"),
+            "base_cpu": paired_ratio(by_row[row], to_base, "requests_per_cpu_s"),
+        }
         errors = r["errors"]
         err_text = f"{errors}" if errors == 0 else f"**{errors}** ({r['error_detail']})"
-        ratio = f"{r['rps'] / base['rps']:.2f}" if base else "–"
-        cpu_ratio = (
-            f"{r['requests_per_cpu_s'] / base['requests_per_cpu_s']:.2f}"
-            if base and base.get("requests_per_cpu_s") and r.get("requests_per_cpu_s")
-            else "–"
-        )
-        name = spec["name"]
-        if not r.get("checks_ok", False):
+        if not r["checks_ok"]:
             name += " **CHECK FAILED**"
-            notes.append(f"{spec['name']}: correctness check failed: {r.get('check_detail')}")
+            notes.append(f"{row_name(row)}: correctness check failed: {r['check_detail']}")
         rss = f"{r['vm_hwm_kb'] / 1024:.1f} MiB" if r.get("vm_hwm_kb") else "–"
+        rounds_text = " / ".join(f"{x:,.0f}" for x in r["by_round"])
+        q = ratios[row]
         lines.append(
-            f"| {name} | {r['rps']:,.0f} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | {err_text} | {rss} | {ratio} "
-            f"| {r['server_cpu']:.0%} | {r['requests_per_cpu_s']:,.0f} | {cpu_ratio} |"
+            f"| {name} | {r['rps']:,.0f} | {fmt_ms(r['p50_us'])} | {fmt_ms(r['p99_us'])} | {err_text} | {rss} "
+            f"| {ratio_text(q['b'])} | {ratio_text(q['base'])} | {r['server_cpu']:.0%} | {r['requests_per_cpu_s']:,.0f} "
+            f"| {ratio_text(q['b_cpu'])} | {ratio_text(q['base_cpu'])} | {rounds_text} |"
         )
         if r["server_cpu"] < 0.9:
-            starved.append(spec["name"].split(" ")[0])
+            starved.append(row)
         if r["wrk_cpu"] > 0.9:
-            notes.append(f"{spec['name']}: wrk used {r['wrk_cpu']:.0%} of its CPU: the load generator may be the limit")
+            notes.append(f"{row_name(row)}: wrk used {r['wrk_cpu']:.0%} of its CPU: the load generator may be the limit")
     meta = dict(kv.split("=", 1) for kv in args.meta)
     header = [
         f"# clerk-graphql load benchmark — {meta.pop('date', time.strftime('%Y-%m-%d %H:%M:%S %Z'))}",
@@ -646,31 +787,55 @@ def cmd_table(args) -> None:
     ]
     footer = [
         "",
-        "ratio = requests/s ÷ requests/s of (b) anonymous `{ viewer { userId } }` in this run.",
+        "Each row: the median of its rounds (a fresh server per row and round; the rows of a round one after the "
+        "other, template and baseline interleaved). Ratios: the median over rounds of the row's value ÷ the other "
+        "row's in the same round.",
+        "ratio to (b) = requests/s ÷ requests/s of the template's anonymous `{ viewer { userId } }` (b); ratio to "
+        "baseline = requests/s ÷ requests/s of the bare stack (bench/baseline: async-graphql + axum, nothing else) "
+        "on the matching request: (a) ÷ baseline (a), (b) and the other anonymous rows ÷ baseline (b), (c) and the "
+        "other rows with a token ÷ baseline (c), whose viewer is constant.",
         "errors = socket errors + timeouts + responses whose status or body was not the expected one "
-        "(for (e) the expected answer is the 401).",
-        "peak RSS = VmHWM of the server process, which served only that workload (a fresh process per workload).",
+        "(for (e) the expected answer is the 401), over all rounds.",
+        "peak RSS = VmHWM of the server process, which served only that workload (a fresh process per workload; "
+        "the highest of the rounds).",
         "server CPU = share of its CPU the server used while measured; requests/CPU-s = requests per second of "
         "server CPU time, steadier than requests/s when other processes compete for the CPU; "
-        "ratio/CPU-s = the same ratio computed from requests/CPU-s.",
+        "ratio/CPU-s = the same ratios computed from requests/CPU-s.",
     ]
-    for _, spec, r in rows:
-        fp = r.get("first_pass")
+    for row in rows:
+        fp = summary[row].get("first_pass")
         if fp:
             footer.append(
-                f"{spec['name'].split(' ')[0]} before its warm-up, one pass over its rotating tokens, none seen before, each "
-                f"verified in full (RS256 + claims; {fp['requests']:,} requests): {fp['rps']:,.0f} requests/s, p50 {fmt_ms(fp['p50_us'])}, "
-                f"p99 {fmt_ms(fp['p99_us'])}, errors {fp['errors']}; the measured run then hits the verified-token cache."
+                f"({row}) before its warm-up, one pass over its rotating tokens, none seen before, each "
+                f"verified in full (RS256 + claims; {fp['requests']:,.0f} requests): {fp['rps']:,.0f} requests/s, "
+                f"p50 {fmt_ms(fp['p50_us'])}, p99 {fmt_ms(fp['p99_us'])}, errors {fp['errors']}; the measured run "
+                "then hits the verified-token cache."
             )
-    calls = [f"{spec['name'].split(' ')[0]} {r['clerk_calls']}" for _, spec, r in rows if r.get("clerk_calls")]
+    calls = [f"({row}) {summary[row]['clerk_calls']:.0f}" for row in rows if summary[row].get("clerk_calls")]
     if calls:
-        footer.append("Clerk Backend API calls during the workload (fake Clerk): " + ", ".join(calls) + ".")
+        footer.append("Clerk Backend API calls during the workload (fake Clerk, median of the rounds): " + ", ".join(calls) + ".")
+    targets = []
+    for row, what in (("a", "anonymous `{ health }`"), ("c", "`{ viewer { userId } }` with one valid token")):
+        value = ratios.get(row, {}).get("base")
+        if value is not None:
+            targets.append(f"{what} ÷ the baseline's: {value:.2f} ({'met' if value >= 0.85 else 'not met'}: ≥ 0.85)")
+    compare = next((row for row in rows if row.startswith("g@")), None)
+    if "g" in ratios and compare and "rps" in summary[compare]:
+        value = paired_ratio(by_row["g"], by_row[compare], "rps")
+        if value is not None:
+            targets.append(f"(g) ÷ (g) at commit {compare[2:]}: {value:.2f} ({'met' if value >= 2 else 'not met'}: ≥ 2)")
+    if "g" in ratios:
+        p99 = summary["g"]["p99_us"]
+        targets.append(f"(g) p99 {fmt_ms(p99)} ({'met' if p99 < 10_000 else 'not met'}: under 10 ms)")
+    if targets:
+        footer.append("Targets of issue 22: " + "; ".join(targets) + ".")
     if starved:
         footer.append(
-            f"Server CPU below 90 % for {', '.join(starved)}: other processes used CPU {meta_cpu(args)}, or the "
-            "server waited for wrk (short of its CPU): compare with requests/CPU-s and ratio/CPU-s, or rerun "
-            "on a quieter machine."
+            f"Server CPU below 90 % for {', '.join(f'({row})' for row in starved)}: other processes used CPU "
+            f"{meta_cpu(args)}, or the server waited for wrk (short of its CPU): compare with requests/CPU-s and "
+            "ratio/CPU-s, or rerun on a quieter machine."
         )
+    footer += [f"Skipped: {line}" for line in args.skipped]
     if notes:
         footer += ["", "Problems:"] + [f"- {n}" for n in notes]
     text = "\n".join(header + lines + footer) + "\n"
@@ -680,7 +845,7 @@ def cmd_table(args) -> None:
 
 
 def cmd_result(args) -> None:
-    """Merges the wrk output, VmHWM and the checks of one workload into <results>/<key>.json."""
+    """Merges the wrk output, VmHWM and the checks of one row's round into one JSON file (--out)."""
     wrk = json.loads(Path(args.wrk).read_text())
     socket_errors = wrk["connect"] + wrk["read"] + wrk["write"] + wrk["timeout"]
     non_2xx = wrk["status"] if WORKLOADS[args.workload]["status"] < 300 else 0
@@ -698,6 +863,8 @@ def cmd_result(args) -> None:
         f"{c['phase']}: {c['failed']}/{c['n']} wrong, e.g. {c['first_failures'][:1]}" for c in checks if c["failed"]
     ) or ("missing" if len(checks) != 2 else "")
     out = {
+        "row": args.row,
+        "round": args.round,
         "workload": args.workload,
         "rps": wrk["requests"] / (wrk["duration_us"] / 1e6),
         "requests": wrk["requests"],
@@ -757,6 +924,10 @@ def main() -> None:
     p.add_argument("--secret", default="sk_test_bench")
     p.set_defaults(func=cmd_fake_clerk)
 
+    p = sub.add_parser("otlp-sink")
+    p.add_argument("--port-file", required=True)
+    p.set_defaults(func=cmd_otlp_sink)
+
     p = sub.add_parser("seed")
     p.add_argument("--url", required=True)
     p.add_argument("--dir", required=True)
@@ -778,7 +949,13 @@ def main() -> None:
     p.add_argument("--dir", required=True)
     p.set_defaults(func=cmd_spec)
 
+    p = sub.add_parser("row")
+    p.add_argument("--row", required=True)
+    p.set_defaults(func=cmd_row)
+
     p = sub.add_parser("result")
+    p.add_argument("--row", required=True)
+    p.add_argument("--round", type=int, required=True)
     p.add_argument("--workload", required=True)
     p.add_argument("--wrk", required=True)
     p.add_argument("--vm-hwm-kb", type=int, default=0)
@@ -794,10 +971,22 @@ def main() -> None:
     p.add_argument("--results", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--meta", nargs="*", default=[])
+    p.add_argument("--skipped", nargs="*", default=[], help="rows not run, and why")
     p.set_defaults(func=cmd_table)
 
     args = parser.parse_args()
     args.func(args)
+
+
+def cmd_row(args) -> None:
+    """Prints shell assignments: the row's workload, its name in the table, and the baseline row
+    it is compared with (none for a baseline row)."""
+    import shlex
+
+    w = row_workload(args.row)
+    baseline = "" if args.row.startswith("base-") else f"base-{WORKLOADS[w]['baseline']}"
+    for name, value in [("ROW_WORKLOAD", w), ("ROW_NAME", row_name(args.row)), ("ROW_BASELINE", baseline)]:
+        print(f"{name}={shlex.quote(value)}")
 
 
 def cmd_spec(args) -> None:

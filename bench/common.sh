@@ -43,10 +43,10 @@ ensure_venv() {
 }
 
 bin=target/release/clerk-graphql
-build_release() {
+build_release() { # [more cargo arguments, e.g. another package's binary]
   if [ "$build" = 1 ]; then
-    log "cargo build --release --bin clerk-graphql"
-    cargo build --release --bin clerk-graphql
+    log "cargo build --release --bin clerk-graphql $*"
+    cargo build --release --bin clerk-graphql "$@"
   fi
   [ -x "$bin" ] || die "$bin is missing (run without --no-build)"
 }
@@ -73,6 +73,8 @@ cleanup() {
   for pid in "$wrk_pid" "$helper_pid" "${server_pids[@]}" "$clerk_pid"; do
     [ -n "$pid" ] && stop_pid "$pid"
   done
+  # The sourcing script's own clean-up (a database, a worktree), once its servers are stopped.
+  if declare -F on_cleanup >/dev/null; then on_cleanup; fi
   if [ "$keep" = 1 ]; then
     log "kept $tmp"
   else
@@ -105,10 +107,12 @@ clerk_calls() { curl -fsS "$clerk_url/_stats" | sed -n 's/.*"users_calls": *\([0
 
 # Starts the server pinned to $server_cpu in production configuration with the key pair in $tmp
 # and the fake Clerk, from a clean environment (no inherited CLERK_* variables) and in $tmp (no
-# .env of the checkout is read), under the command in server_wrapper if any (e.g. valgrind).
-# Metrics stay on, as in production, each server on a free port of its own
-# (BENCH_SERVER_ENV=METRICS_ADDR=off measures without them). Sets server_pid and server_url (and adds the pid to server_pids).
+# .env of the checkout is read), under the command in server_wrapper if any (e.g. valgrind), from
+# the binary in server_bin (the release build unless set, e.g. another commit's). Metrics stay on,
+# as in production, each server on a free port of its own (BENCH_SERVER_ENV=METRICS_ADDR=off
+# measures without them). Sets server_pid and server_url (and adds the pid to server_pids).
 server_wrapper=()
+server_bin=''
 start_server() { # log file, then NAME=value … (the caller's settings, which win)
   local logfile=$1 port metrics_port
   shift
@@ -121,11 +125,16 @@ start_server() { # log file, then NAME=value … (the caller's settings, which w
       CLERK_JWT_KEY="$(cat "$tmp/public.pem")" CLERK_ISSUER=https://bench.clerk.local \
       CLERK_SECRET_KEY=sk_test_bench CLERK_API_URL="$clerk_url" LOG_FORMAT=json \
       METRICS_ADDR="127.0.0.1:$metrics_port" "$@" \
-      taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/$bin" serve
+      taskset -c "$server_cpu" "${server_wrapper[@]}" "$ROOT/${server_bin:-$bin}" serve
   ) >"$logfile" 2>&1 &
-  server_pid=$!
+  await_server "$!" "$port" "$logfile"
+}
+# Records a server just started in the background and waits until its /healthz answers.
+await_server() { # pid, port, log file
+  server_pid=$1
   server_pids+=("$server_pid")
-  server_url="http://127.0.0.1:$port"
+  server_url="http://127.0.0.1:$2"
+  local logfile=$3
   for _ in $(seq 300); do
     curl -fsS -o /dev/null "$server_url/healthz" 2>/dev/null && return 0
     kill -0 "$server_pid" 2>/dev/null || break

@@ -67,9 +67,8 @@ impl ApiKeyQuery {
         #[graphql(default = false)] organization: bool,
     ) -> Result<Vec<ApiKeyObject>> {
         let (management, subject) = management_for(ctx, organization)?;
-        let keys = management
-            .clerk
-            .list_api_keys(&subject)
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        let keys = Box::pin(management.clerk.list_api_keys(&subject))
             .await
             .map_err(clerk_error)?;
         Ok(keys.into_iter().map(ApiKeyObject::from).collect())

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -165,8 +165,10 @@ fn count_refusal(failure: &AuthFailure) {
     metrics::auth_token(TokenResult::Refused, failure.reason()).increment(1);
 }
 
+/// Authenticates the request, then runs the rest of the chain with its [`Authentication`]; a
+/// refused token is answered here.
 pub async fn authenticate(
-    State(authenticator): State<Authenticator>,
+    authenticator: &Authenticator,
     mut request: Request,
     next: Next,
 ) -> Response {

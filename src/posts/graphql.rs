@@ -90,7 +90,8 @@ impl PostObject {
         // Only if the page's look-ahead missed a way the selection names `body`: correct, at the
         // price of one statement for this post, under the same visibility rule as `post(id)`
         // (it may have become a draft since the page was read).
-        readable_post(ctx, &ID(self.row.id.to_string()))
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        Box::pin(readable_post(ctx, &ID(self.row.id.to_string())))
             .await?
             .map(|post| post.row.body)
             .ok_or_else(|| errors::not_found("post"))
@@ -112,19 +113,27 @@ impl PostObject {
     /// Loaded in one batch for all posts of a request; null if the author was deleted.
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
         match &self.author {
-            Author::Loaded(author) => return Ok(author.clone().map(UserObject)),
-            Author::Shared(author) => {
-                let author = author
-                    .get_or_try_init(|| async {
-                        let row = crate::users::find_active(database(ctx)?, &self.row.author_id)
-                            .await
-                            .map_err(errors::database)?;
-                        Ok::<_, async_graphql::Error>(row.map(Arc::new))
-                    })
-                    .await?;
-                return Ok(author.clone().map(UserObject));
-            }
-            Author::Lookup => {}
+            Author::Loaded(author) => Ok(author.clone().map(UserObject)),
+            // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+            _ => Box::pin(self.look_up_author(ctx)).await,
+        }
+    }
+}
+
+impl PostObject {
+    /// The author of a post that was not handed its author with its page: shared with the
+    /// post's other copies (`Author::Shared`), or through the request's loader.
+    async fn look_up_author(&self, ctx: &Context<'_>) -> Result<Option<UserObject>> {
+        if let Author::Shared(author) = &self.author {
+            let author = author
+                .get_or_try_init(|| async {
+                    let row = crate::users::find_active(database(ctx)?, &self.row.author_id)
+                        .await
+                        .map_err(errors::database)?;
+                    Ok::<_, async_graphql::Error>(row.map(Arc::new))
+                })
+                .await?;
+            return Ok(author.clone().map(UserObject));
         }
         let author = match ctx.data_opt::<Arc<UserRowLoader>>() {
             Some(loader) => loader.load_one(self.row.author_id.clone()).await,
@@ -273,12 +282,14 @@ impl PostQuery {
                     .is_some_and(|viewer| viewer.user_id == author_id.as_str()),
             },
         };
-        posts_page(ctx, listing, first, after).await
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        Box::pin(posts_page(ctx, listing, first, after)).await
     }
 
     /// A published post, or the viewer's own draft; null otherwise.
     async fn post(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PostObject>> {
-        readable_post(ctx, &id).await
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        Box::pin(readable_post(ctx, &id)).await
     }
 }
 

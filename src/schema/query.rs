@@ -33,7 +33,8 @@ impl BaseQuery {
     async fn service_status(&self, ctx: &Context<'_>) -> Option<ServiceStatus> {
         let database = ctx.data_opt::<DatabaseConnection>();
         let database_reachable = match database {
-            Some(database) => database.ping().await.is_ok(),
+            // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+            Some(database) => Box::pin(database.ping()).await.is_ok(),
             None => false,
         };
         Some(ServiceStatus {

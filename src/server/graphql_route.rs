@@ -1,6 +1,8 @@
 //! `/graphql`: the gate in front of it (the playground page, 415, authentication) and the
 //! handlers of `GET` and `POST`, which run the schema.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router, middleware};
@@ -20,13 +22,13 @@ pub(super) struct GraphqlGate {
 /// In front of `/graphql`, before authentication: the playground page (no token is read for
 /// it), 415 for a POST body that is not JSON; then authentication for GraphQL requests.
 pub(super) async fn graphql_gate(
-    State(gate): State<GraphqlGate>,
+    State(gate): State<Arc<GraphqlGate>>,
     request: Request,
     next: middleware::Next,
 ) -> Response {
     match http::graphql::route(request.method(), request.headers(), request.uri()) {
         GraphqlRoute::Refuse(error) => error.into_response(),
-        GraphqlRoute::Playground => match gate.playground {
+        GraphqlRoute::Playground => match gate.playground.clone() {
             Some(playground) => {
                 use tower::ServiceExt as _;
                 match playground.oneshot(request).await {
@@ -36,7 +38,7 @@ pub(super) async fn graphql_gate(
             }
             None => http::graphql::no_playground(),
         },
-        GraphqlRoute::Execute => authenticate(State(gate.authenticator), request, next).await,
+        GraphqlRoute::Execute => authenticate(&gate.authenticator, request, next).await,
     }
 }
 

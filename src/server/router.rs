@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -48,24 +48,28 @@ pub(super) fn router(
         authenticator: state.authenticator.clone(),
         playground: playground.clone(),
     };
-    let graphql = get(graphql_get)
-        .post(graphql_post)
-        .route_layer(DefaultBodyLimit::max(limits.max_body_bytes))
-        // After authentication: the signed-in user's quota.
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state.rate_limits),
-            http::rate_limit::user,
-        ))
-        .route_layer(middleware::from_fn_with_state(gate, graphql_gate))
-        // Before authentication: the lockout and the client address's quota.
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state.rate_limits),
-            http::rate_limit::graphql_address,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            limits.timeout,
-            http::guards::deadline,
-        ));
+    // One `route_layer` of one stack, outermost first: axum boxes each `route_layer` (and each
+    // `Router::layer`) into its own `Route`, and every request clones the whole boxed chain, an
+    // allocation per box (bench/README.md, "Changes and their effect").
+    let graphql = get(graphql_get).post(graphql_post).route_layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(
+                limits.timeout,
+                http::guards::deadline,
+            ))
+            // Before authentication: the lockout and the client address's quota.
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&state.rate_limits),
+                http::rate_limit::graphql_address,
+            ))
+            .layer(middleware::from_fn_with_state(Arc::new(gate), graphql_gate))
+            // After authentication: the signed-in user's quota.
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&state.rate_limits),
+                http::rate_limit::user,
+            ))
+            .layer(DefaultBodyLimit::max(limits.max_body_bytes)),
+    );
     let request_id = HeaderName::from_static("x-request-id");
 
     let rate_limits = Arc::clone(&state.rate_limits);
@@ -128,13 +132,7 @@ pub(super) fn router(
     }
     // PostBodies: `/graphql` bounds its own (GRAPHQL_MAX_BODY_BYTES, 413 as JSON), the webhook route
     // its own; any other extractor has axum's 2 MB default.
-    router = router
-        .layer(middleware::from_fn(http::guards::catch_panic))
-        .layer(middleware::from_fn_with_state(csrf, http::csrf::protect))
-        .layer(middleware::from_fn(http::graphql::negotiate_content_type))
-        .layer(middleware::from_fn(
-            http::unread_body::close_when_body_unread,
-        ));
+    // One `Router::layer` of one stack, as for `/graphql` above.
     router.layer(
         ServiceBuilder::new()
             // Outermost: the duration covers every layer, and the status is the one sent.
@@ -155,7 +153,10 @@ pub(super) fn router(
                 header::COOKIE,
             ]))
             .layer(middleware::from_fn(http::guards::sanitize_request_id))
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(
+                request_id.clone(),
+                http::guards::RandomRequestId,
+            ))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
@@ -175,7 +176,13 @@ pub(super) fn router(
                         }
                     }),
             )
-            .layer(PropagateRequestIdLayer::new(request_id)),
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(middleware::from_fn(
+                http::unread_body::close_when_body_unread,
+            ))
+            .layer(middleware::from_fn(http::graphql::negotiate_content_type))
+            .layer(middleware::from_fn_with_state(csrf, http::csrf::protect))
+            .layer(middleware::from_fn(http::guards::catch_panic)),
     )
 }
 

@@ -99,7 +99,8 @@ impl UserObject {
     /// for admin screens. Several users in one request are fetched in one call.
     #[graphql(directive = role::apply("admin".into()))]
     async fn profile(&self, ctx: &Context<'_>) -> Result<Option<ClerkUserObject>> {
-        live_profile(ctx, &self.0.id).await
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        Box::pin(live_profile(ctx, &self.0.id)).await
     }
 }
 
@@ -126,16 +127,23 @@ impl UserQuery {
         } else {
             Provisioning::Store
         };
-        let user = current_user(database(ctx)?, viewer, clerk.map(Arc::as_ref), provisioning)
-            .await
-            .map_err(provisioning_error)?;
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        let user = Box::pin(current_user(
+            database(ctx)?,
+            viewer,
+            clerk.map(Arc::as_ref),
+            provisioning,
+        ))
+        .await
+        .map_err(provisioning_error)?;
         Ok(user.map(UserObject::from))
     }
 
     /// A user by Clerk user id; null when unknown or deleted.
     #[graphql(directive = auth::apply(None))]
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<UserObject>> {
-        let user = find_active(database(ctx)?, &id)
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        let user = Box::pin(find_active(database(ctx)?, &id))
             .await
             .map_err(errors::database)?;
         Ok(user.map(UserObject::from))
@@ -155,7 +163,8 @@ impl UserQuery {
         search: Option<String>,
     ) -> Result<UserConnection> {
         let request = UsersPageRequest::parse(first, after, search)?;
-        users_page(ctx, database(ctx)?, request).await
+        // Boxed: a large future here would be copied with every field of this type (ARCHITECTURE §2).
+        Box::pin(users_page(ctx, database(ctx)?, request)).await
     }
 }
 
