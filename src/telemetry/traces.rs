@@ -17,6 +17,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use tracing::subscriber::Interest;
 use tracing::{Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::DynFilterFn;
@@ -70,9 +71,18 @@ where
         // `RUST_LOG` does not decide what is traced. Inside a request the sampler dropped, no
         // span is built at all; a dataloader's batch span still is (see `spawn_in_trace`): it
         // carries the request into the batch's task, where the spans find it is unsampled.
-        .with_filter(DynFilterFn::new(|metadata, context| {
-            is_traced(metadata) && (metadata.name() == BATCH_SPAN || !in_unsampled_request(context))
-        }));
+        .with_filter(
+            DynFilterFn::new(|metadata, context| {
+                is_traced(metadata)
+                    && (metadata.name() == BATCH_SPAN || !in_unsampled_request(context))
+            })
+            // Asked again at each call only where the answer depends on the request: every
+            // other call site (each log event) keeps the log filter's cached answer.
+            .with_callsite_filter(|metadata| match is_traced(metadata) {
+                true => Interest::sometimes(),
+                false => Interest::never(),
+            }),
+        );
     Ok((Box::new(layer), provider))
 }
 
