@@ -47,17 +47,19 @@ impl Telemetry {
 /// Installs the log output and, when a collector is configured, the trace exporter. Runs inside
 /// the tokio runtime: the exporter's batches are sent from a task on it.
 pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
-    let (layer, provider) = match config.traces.exporting() {
+    // A list of layers, not an `Option` of the trace layer: an absent `Option` layer declares an
+    // interest in every call site, so that every span (`RUST_LOG=warn` included) would be built
+    // in the registry and then dropped by the log layer's filter, at each request.
+    let mut layers = vec![logs::layer(&config.log_filter, config.log_format)];
+    let provider = match config.traces.exporting() {
         true => {
             let (layer, provider) = traces::layer(&config.traces)?;
-            (Some(layer), Some(provider))
+            layers.push(layer);
+            Some(provider)
         }
-        false => (None, None),
+        false => None,
     };
-    let result = tracing_subscriber::registry()
-        .with(logs::layer(&config.log_filter, config.log_format))
-        .with(layer)
-        .try_init();
+    let result = tracing_subscriber::registry().with(layers).try_init();
     // Already initialised (e.g. by a test harness): keep the existing subscriber.
     let _ = result;
     Ok(Telemetry { traces: provider })
