@@ -200,20 +200,32 @@ fn request_span(request: &Request) -> Span {
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let method = request.method().as_str();
-    let span = tracing::info_span!(
-        "request",
-        http.request.method = method,
-        http.route = route,
-        request_id,
-        trace_id = tracing::field::Empty,
-        user_id = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        otel.name = tracing::field::Empty,
-        otel.kind = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-    );
+    let trace = telemetry::propagation::RequestTrace::of(request.headers());
+    // One list of fields, two call sites: a request the sampler dropped gets its own target,
+    // which the trace layer never sees.
+    macro_rules! request_span {
+        ($target:expr) => {
+            tracing::info_span!(
+                target: $target,
+                "request",
+                http.request.method = method,
+                http.route = route,
+                request_id,
+                trace_id = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+                otel.name = tracing::field::Empty,
+                otel.kind = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        };
+    }
+    let span = match trace.is_dropped() {
+        true => request_span!(telemetry::propagation::UNSAMPLED_REQUESTS),
+        false => request_span!(module_path!()),
+    };
     // No route (a path nothing serves): the method alone, as the conventions say.
-    telemetry::propagation::adopt(&span, request.headers(), || match route {
+    trace.adopt(&span, || match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_string(),
     });

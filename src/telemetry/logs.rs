@@ -8,14 +8,14 @@ use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, fmt};
 
-use super::is_trace_only;
+use super::{BoxedLayer, is_trace_only};
 use crate::config::LogFormat;
 
 /// The log output: `RUST_LOG` decides which lines, for this layer only (traces have their own
 /// filter, so that `RUST_LOG=warn` does not silence them). The spans that only traces need stay
 /// out: they would lengthen every line and cost a span per GraphQL phase and per database
 /// statement when no collector is configured.
-pub(super) fn layer<S>(filter: &str, format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+pub(super) fn layer<S>(filter: &str, format: LogFormat) -> BoxedLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {

@@ -23,6 +23,9 @@ pub const TRACE_SPANS: &str = "clerk_graphql::traces";
 /// sea-orm's span per statement (its `tracing-spans` feature), a trace-only span too.
 const DATABASE_SPANS: &str = "sea_orm::database";
 
+/// A layer of the process's subscriber, beside the others in its list.
+type BoxedLayer<S> = Box<dyn tracing_subscriber::Layer<S> + Send + Sync>;
+
 fn is_trace_only(target: &str) -> bool {
     target.starts_with(TRACE_SPANS) || target.starts_with(DATABASE_SPANS)
 }
@@ -53,8 +56,8 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let mut layers = vec![logs::layer(&config.log_filter, config.log_format)];
     let provider = match config.traces.exporting() {
         true => {
-            let (layer, provider) = traces::layer(&config.traces)?;
-            layers.push(layer);
+            let (traces, provider) = traces::layers(&config.traces)?;
+            layers.extend(traces);
             Some(provider)
         }
         false => None,

@@ -3,109 +3,210 @@
 //! Every request has a trace id, collector or not, so that its log lines and its error answers
 //! (`extensions.traceId`) lead to one another and, when traces are exported, to the trace:
 //! - exporting: the request span's own trace, a child of the caller's `traceparent` when there
-//!   is one (the SDK's sampler then follows the caller's decision);
-//! - not exporting: the caller's trace id (so that the caller's own traces find our log lines),
-//!   else a random one. Nothing more: no OpenTelemetry span exists then, and the calls we make
-//!   carry no `traceparent`, which would name a parent span nobody will ever see.
+//!   is one. The sampler decides before the span exists ([`RequestTrace`]), as the SDK will for
+//!   the span (the caller's decision, by default);
+//! - not exporting, or the sampler dropped it: the caller's trace id (so that the caller's own
+//!   traces find our log lines), else a random one. Nothing more: no OpenTelemetry span exists
+//!   then, and the calls we make carry no `traceparent`, which would name a parent span nobody
+//!   will ever see.
 //!
 //! The trace id is kept in the request span's registry entry (as the log layer keeps its
 //! fields), so that code deep in a request reads it from the current span
 //! ([`current_trace_id`]) without every function passing it on.
 
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{TraceContextExt, TraceId as OtelTraceId};
+use opentelemetry::trace::{SpanId, SpanKind, TraceContextExt, TraceId as OtelTraceId};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample,
+};
 use reqwest::header::HeaderMap;
 use tracing::Span;
 use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Registry;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::TRACE_SPANS;
 
 /// The request's trace id, 32 lowercase hex digits, in the request span's registry extensions.
 struct TraceId(String);
 
-/// Marks a request span whose trace the sampler dropped: the spans inside it are then never
-/// created ([`in_unsampled_request`]), so that a request left out of the traces costs what it
-/// costs without a collector, rather than building spans nobody will receive.
-struct Unsampled;
+/// The target of the span of a request the sampler dropped: the trace layer never sees it (an
+/// OpenTelemetry span costs its attributes, a clock reading and a sampler call even when it is
+/// not recorded), the log layer treats it as any request span (`RUST_LOG` directives match it
+/// by its prefix).
+pub const UNSAMPLED_REQUESTS: &str = "clerk_graphql::server::router::unsampled";
 
-/// Joins the request span `span` (just made, not yet entered) to the caller's trace, and records
-/// its trace id in its `trace_id` field. `name` is the span's name in a trace
-/// (`POST /graphql`): given only when traces are exported, so that log lines do not repeat it.
-pub fn adopt(span: &Span, headers: &axum::http::HeaderMap, name: impl FnOnce() -> String) {
-    if span.is_disabled() {
-        return;
-    }
-    let caller = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-    let (trace_id, sampled) = match span.set_parent(caller.clone()) {
-        Ok(()) => {
-            // Before the span starts (`context()` starts it, and the sampler decides then): a
-            // trace's span kind and name are fixed then.
-            span.record("otel.kind", "server");
-            span.record("otel.name", name().as_str());
-            span.set_attribute("url.scheme", "http");
-            let context = span.context();
-            let started = context.span().span_context().clone();
-            (started.trace_id(), started.is_sampled())
-        }
-        // No OpenTelemetry layer: nothing is exported.
-        Err(_) => {
-            let caller = caller.span().span_context().trace_id();
-            let trace_id = if caller == OtelTraceId::INVALID {
-                RandomIdGenerator::default().new_trace_id()
-            } else {
-                caller
-            };
-            (trace_id, true)
-        }
-    };
-    let trace_id = trace_id.to_string();
-    span.record("trace_id", display(&trace_id));
-    span.with_subscriber(|(id, dispatch)| {
-        if let Some(entry) = dispatch
-            .downcast_ref::<Registry>()
-            .and_then(|registry| registry.span(id))
-        {
-            let mut extensions = entry.extensions_mut();
-            extensions.insert(TraceId(trace_id));
-            if !sampled {
-                extensions.insert(Unsampled);
-            }
-        }
-    });
+/// The target of a dataloader batch's span in such a request (a trace-only target: the log
+/// lines in the batch show the request's span, not this one).
+const UNSAMPLED_BATCHES: &str = "clerk_graphql::traces::unsampled";
+
+pub(super) fn is_unsampled(target: &str) -> bool {
+    target == UNSAMPLED_REQUESTS || target == UNSAMPLED_BATCHES
 }
 
-/// Whether the current span is inside a request whose trace the sampler dropped (see
-/// [`Unsampled`]).
-pub(super) fn in_unsampled_request<S>(context: &tracing_subscriber::layer::Context<'_, S>) -> bool
+/// The exporter's sampler, when traces are exported: a request's sampling is decided before its
+/// span exists ([`RequestTrace::of`]), with the sampler the SDK then applies to its spans.
+static SAMPLER: OnceLock<Sampler> = OnceLock::new();
+
+pub(super) fn set_sampler(sampler: Sampler) {
+    // Once per process; a second exporter (never made) would keep the first one's sampler.
+    let _ = SAMPLER.set(sampler);
+}
+
+thread_local! {
+    /// The trace id [`RequestTrace`] sampled, for the SDK to give the request span it starts
+    /// next on this thread (see [`RequestTraceIds`]).
+    static NEXT_TRACE_ID: Cell<Option<OtelTraceId>> = const { Cell::new(None) };
+    /// How many spans of requests the sampler dropped (and of their batches) this thread is in.
+    static UNSAMPLED_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The SDK's id generator: a request that starts a trace gets the trace id its sampling was
+/// decided on, so that a ratio sampler's decision (made on the trace id) and the exported trace
+/// agree; every other id is random.
+#[derive(Debug, Default)]
+pub(super) struct RequestTraceIds(RandomIdGenerator);
+
+impl IdGenerator for RequestTraceIds {
+    fn new_trace_id(&self) -> OtelTraceId {
+        NEXT_TRACE_ID
+            .take()
+            .unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// The layer that counts, per thread, the spans of dropped requests the thread is in (entering
+/// and leaving them at each poll of their task): a span made there is left out of the traces
+/// ([`in_unsampled_request`]) at the cost of reading a number. It sees those spans only (its
+/// filter), so that they exist whatever `RUST_LOG` says.
+pub(super) struct UnsampledRequests;
+
+impl<S> tracing_subscriber::Layer<S> for UnsampledRequests
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    context.lookup_current().is_some_and(|current| {
-        current
-            .scope()
-            .any(|span| span.extensions().get::<Unsampled>().is_some())
+    fn on_enter(&self, _: &tracing::Id, _: tracing_subscriber::layer::Context<'_, S>) {
+        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get() + 1);
+    }
+
+    fn on_exit(&self, _: &tracing::Id, _: tracing_subscriber::layer::Context<'_, S>) {
+        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get().saturating_sub(1));
+    }
+}
+
+/// How a request joins its caller's trace, decided from its headers before its span exists.
+pub struct RequestTrace {
+    caller: Context,
+    trace_id: OtelTraceId,
+    /// Traces are exported and the sampler dropped this one.
+    dropped: bool,
+}
+
+impl RequestTrace {
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        let caller = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let trace_id = match caller.span().span_context().trace_id() {
+            OtelTraceId::INVALID => RandomIdGenerator::default().new_trace_id(),
+            caller => caller,
+        };
+        let dropped = SAMPLER.get().is_some_and(|sampler| {
+            let decision = sampler.should_sample(
+                Some(&caller),
+                trace_id,
+                "request",
+                &SpanKind::Server,
+                &[],
+                &[],
+            );
+            decision.decision == SamplingDecision::Drop
+        });
+        Self {
+            caller,
+            trace_id,
+            dropped,
+        }
+    }
+
+    /// The sampler dropped the request: its span is to be made with the target
+    /// [`UNSAMPLED_REQUESTS`].
+    pub fn is_dropped(&self) -> bool {
+        self.dropped
+    }
+
+    /// Joins the request span `span` (just made, not yet entered) to the caller's trace, and
+    /// records its trace id in its `trace_id` field. `name` is the span's name in a trace
+    /// (`POST /graphql`): given only when it is exported, so that log lines do not repeat it.
+    pub fn adopt(self, span: &Span, name: impl FnOnce() -> String) {
+        if span.is_disabled() {
+            return;
+        }
+        let starts_trace = !self.caller.span().span_context().is_valid();
+        let trace_id = match !self.dropped && span.set_parent(self.caller).is_ok() {
+            true => {
+                // Before the span starts (`context()` starts it, and the sampler decides then,
+                // as `of` did): a trace's span kind and name are fixed then.
+                span.record("otel.kind", "server");
+                span.record("otel.name", name().as_str());
+                span.set_attribute("url.scheme", "http");
+                if starts_trace {
+                    NEXT_TRACE_ID.set(Some(self.trace_id));
+                }
+                let started = span.context().span().span_context().trace_id();
+                // Taken by the SDK, unless it started no span (a provider shut down).
+                NEXT_TRACE_ID.set(None);
+                started
+            }
+            // Dropped, or no trace exporter: no OpenTelemetry span.
+            false => self.trace_id,
+        };
+        let trace_id = trace_id.to_string();
+        span.record("trace_id", display(&trace_id));
+        with_entry(span, |entry| {
+            entry.extensions_mut().insert(TraceId(trace_id));
+            Some(())
+        });
+    }
+}
+
+/// Whether this thread is running (a batch of) a request whose trace the sampler dropped.
+pub(super) fn in_unsampled_request() -> bool {
+    UNSAMPLED_DEPTH.get() > 0
+}
+
+/// `inspect` on the registry's entry of `span`; `None` without one (a disabled span, or a
+/// subscriber other than the server's, as in most tests).
+fn with_entry<T>(
+    span: &Span,
+    inspect: impl FnOnce(SpanRef<'_, Registry>) -> Option<T>,
+) -> Option<T> {
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        inspect(registry.span(id)?)
     })
+    .flatten()
 }
 
 /// The trace id of the request the current span belongs to; `None` outside a request (a
 /// socket's operations, a background task, a test without the server's subscriber).
 pub fn current_trace_id() -> Option<String> {
-    Span::current()
-        .with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<Registry>()?;
-            registry.span(id)?.scope().find_map(|span| {
-                span.extensions()
-                    .get::<TraceId>()
-                    .map(|trace_id| trace_id.0.clone())
-            })
+    with_entry(&Span::current(), |current| {
+        current.scope().find_map(|span| {
+            span.extensions()
+                .get::<TraceId>()
+                .map(|trace_id| trace_id.0.clone())
         })
-        .flatten()
+    })
 }
 
 /// Sends `request` with `client` in a client span `{method} {template}` (`template`: the path
@@ -167,7 +268,7 @@ fn inject(span: &Span, headers: &mut HeaderMap) {
 }
 
 /// The name of a dataloader batch's span.
-pub(super) const BATCH_SPAN: &str = "graphql.load";
+const BATCH_SPAN: &str = "graphql.load";
 
 /// Spawns `future` (a dataloader's batch) in the request's trace. async-graphql's dataloaders
 /// run a batch in a task of their own, inside their own spans, which traces leave out; a span
@@ -178,31 +279,29 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let batch = tracing::info_span!(
-        target: TRACE_SPANS,
-        parent: traced_ancestor(),
-        BATCH_SPAN,
-    );
+    let current = Span::current();
+    let batch = match in_unsampled_request() {
+        true => tracing::info_span!(target: UNSAMPLED_BATCHES, BATCH_SPAN),
+        false => tracing::info_span!(
+            target: TRACE_SPANS,
+            parent: traced_ancestor(&current),
+            BATCH_SPAN,
+        ),
+    };
+    // Without a trace layer: the current span, for the log lines' request.
+    let batch = match batch.is_disabled() {
+        true => current,
+        false => batch,
+    };
     tokio::spawn(tracing::Instrument::instrument(future, batch))
 }
 
-/// The nearest span around the current one that traces keep; in a request the sampler dropped,
-/// the request's span (the spans inside it exist for the logs only).
-fn traced_ancestor() -> Option<tracing::Id> {
-    Span::current()
-        .with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<Registry>()?;
-            let current = registry.span(id)?;
-            let unsampled = current
-                .scope()
-                .find(|span| span.extensions().get::<Unsampled>().is_some());
-            unsampled
-                .or_else(|| {
-                    current
-                        .scope()
-                        .find(|span| super::traces::is_traced(span.metadata()))
-                })
-                .map(|span| span.id())
-        })
-        .flatten()
+/// The nearest span around `current` (itself included) that traces keep.
+fn traced_ancestor(current: &Span) -> Option<tracing::Id> {
+    with_entry(current, |current| {
+        current
+            .scope()
+            .find(|span| super::traces::is_traced(span.metadata()))
+            .map(|span| span.id())
+    })
 }

@@ -3,9 +3,10 @@
 //! traces), batched on the tokio runtime and posted to the collector over OTLP/HTTP.
 //!
 //! The SDK reads the standard variables itself (`config::traces` only declares and checks
-//! them): the endpoint, headers and time-out (`opentelemetry-otlp`), the sampler
-//! (`OTEL_TRACES_SAMPLER`, `_ARG`), the batch settings (`OTEL_BSP_*`) and the resource
-//! attributes; only `service.name` (to default to `clerk-graphql`) and the protocol are ours.
+//! them): the endpoint, headers and time-out (`opentelemetry-otlp`), the batch settings
+//! (`OTEL_BSP_*`) and the resource attributes; `service.name` (to default to `clerk-graphql`),
+//! the protocol and the sampler are ours (the sampler also decides for a request before its
+//! span exists: `propagation::RequestTrace`).
 
 use std::time::Duration;
 
@@ -16,21 +17,24 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanProcessor};
 use tracing::subscriber::Interest;
 use tracing::{Level, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::DynFilterFn;
+use tracing_subscriber::filter::{DynFilterFn, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 
-use super::is_trace_only;
-use super::propagation::{BATCH_SPAN, in_unsampled_request};
+use super::propagation::{
+    RequestTraceIds, UnsampledRequests, in_unsampled_request, is_unsampled, set_sampler,
+};
+use super::{BoxedLayer, is_trace_only};
 use crate::config::TracesConfig;
 
-/// The layer that turns spans into OpenTelemetry spans, and the provider to flush at exit.
-pub(super) fn layer<S>(
+/// The layers that turn spans into OpenTelemetry spans and mark the requests the sampler
+/// dropped, and the provider to flush at exit.
+pub(super) fn layers<S>(
     config: &TracesConfig,
-) -> anyhow::Result<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider)>
+) -> anyhow::Result<(Vec<BoxedLayer<S>>, SdkTracerProvider)>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
@@ -44,7 +48,11 @@ where
         .with_http()
         .with_protocol(protocol)
         .build()?;
+    let sampler = sampler(config);
+    set_sampler(sampler.clone());
     let provider = SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_id_generator(RequestTraceIds::default())
         .with_span_processor(DatabaseSpans(
             BatchSpanProcessor::builder(exporter, Tokio).build(),
         ))
@@ -69,28 +77,46 @@ where
         .with_context_activation(false)
         // Log events stay in the logs (their fields were chosen for a log reader), and
         // `RUST_LOG` does not decide what is traced. Inside a request the sampler dropped, no
-        // span is built at all; a dataloader's batch span still is (see `spawn_in_trace`): it
-        // carries the request into the batch's task, where the spans find it is unsampled.
+        // span is built at all (its dataloaders' tasks run in the request's span: see
+        // `spawn_in_trace`).
         .with_filter(
-            DynFilterFn::new(|metadata, context| {
-                is_traced(metadata)
-                    && (metadata.name() == BATCH_SPAN || !in_unsampled_request(context))
-            })
-            // Asked again at each call only where the answer depends on the request: every
-            // other call site (each log event) keeps the log filter's cached answer.
-            .with_callsite_filter(|metadata| match is_traced(metadata) {
-                true => Interest::sometimes(),
-                false => Interest::never(),
-            }),
+            DynFilterFn::new(|metadata, _| is_traced(metadata) && !in_unsampled_request())
+                // Asked again at each call only where the answer depends on the request: every
+                // other call site (each log event) keeps the log filter's cached answer.
+                .with_callsite_filter(|metadata| match is_traced(metadata) {
+                    true => Interest::sometimes(),
+                    false => Interest::never(),
+                }),
         );
-    Ok((Box::new(layer), provider))
+    let unsampled_requests =
+        UnsampledRequests.with_filter(filter_fn(|metadata| is_unsampled(metadata.target())));
+    Ok((
+        vec![Box::new(layer), Box::new(unsampled_requests)],
+        provider,
+    ))
 }
 
-/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`.
+/// `OTEL_TRACES_SAMPLER` and its ratio, as the specification defines them.
+fn sampler(config: &TracesConfig) -> Sampler {
+    let ratio = config.sampler_arg.unwrap_or(1.0);
+    let parent_based = |root| Sampler::ParentBased(Box::new(root));
+    match config.sampler.as_deref() {
+        Some("always_on") => Sampler::AlwaysOn,
+        Some("always_off") => Sampler::AlwaysOff,
+        Some("traceidratio") => Sampler::TraceIdRatioBased(ratio),
+        Some("parentbased_always_off") => parent_based(Sampler::AlwaysOff),
+        Some("parentbased_traceidratio") => parent_based(Sampler::TraceIdRatioBased(ratio)),
+        _ => parent_based(Sampler::AlwaysOn),
+    }
+}
+
+/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`; not
+/// those of a request the sampler dropped.
 pub(super) fn is_traced(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.is_span()
         && *metadata.level() <= Level::INFO
         && (metadata.target().starts_with("clerk_graphql") || is_trace_only(metadata.target()))
+        && !is_unsampled(metadata.target())
 }
 
 /// sea-orm names a statement's span `sea_orm.query_one` and gives it the attributes of an older

@@ -271,6 +271,7 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
             "traceparent",
             "00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
         )
+        .header("x-request-id", "req-unsampled")
         .json(&json!({
             "query": DOCUMENT,
             "variables": {"author": VARIABLE_VALUE},
@@ -331,6 +332,30 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
         .collect();
     assert_eq!(strays, Vec::<String>::new());
 
+    // A request without a `traceparent` starts a trace, under the trace id the sampler decided
+    // on before its span existed, which is also the one its answer names.
+    let reply = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token_of_new_user())
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 503);
+    let body: Value = reply.json().await.unwrap();
+    let root_trace = body["errors"][0]["extensions"]["traceId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no traceId: {body}"))
+        .to_string();
+    assert_ne!(root_trace, timeout_trace);
+    let root = trace(
+        &received,
+        &hex::decode(&root_trace).unwrap(),
+        "POST /graphql",
+    )
+    .await;
+    assert!(named(&root, "POST /graphql").parent_span_id.is_empty());
+
     // Nothing secret or personal reached the collector.
     let everything: Vec<u8> = received
         .lock()
@@ -362,6 +387,8 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
     for (request_id, trace_id) in [
         ("req-traced-1", CALLER_TRACE),
         ("req-traced-2", timeout_trace),
+        // Left out of the traces, not out of the logs.
+        ("req-unsampled", "5bf92f3577b34da6a3ce929d0e0e4736"),
     ] {
         let lines: Vec<Value> = logs
             .lines()
