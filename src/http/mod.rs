@@ -12,4 +12,5 @@ pub mod graphql;
 pub mod guards;
 pub mod rate_limit;
 pub mod request_metrics;
+pub mod trace_sampling;
 pub mod unread_body;

@@ -11,6 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Router, middleware};
 use tower::ServiceBuilder;
+use tower::layer::layer_fn;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -27,7 +28,7 @@ use crate::graphql::ExecutionDeadline;
 use crate::http::{self, csrf::CsrfPolicy};
 use crate::playground::DevTokenMinter;
 use crate::rate_limit::slots::ConnectionSlots;
-use crate::telemetry;
+use crate::telemetry::RequestTrace;
 use crate::webhooks::WebhookState;
 use crate::websocket::{self, WsState};
 
@@ -157,6 +158,7 @@ pub(super) fn router(
                 request_id.clone(),
                 http::guards::RandomRequestId,
             ))
+            .layer(layer_fn(http::trace_sampling::TraceSampling))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
@@ -200,34 +202,32 @@ fn request_span(request: &Request) -> Span {
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let method = request.method().as_str();
-    let trace = telemetry::propagation::RequestTrace::of(request.headers());
-    // One list of fields, two call sites: a request the sampler dropped gets its own target,
-    // which the trace layer never sees.
-    macro_rules! request_span {
-        ($target:expr) => {
-            tracing::info_span!(
-                target: $target,
-                "request",
-                http.request.method = method,
-                http.route = route,
-                request_id,
-                trace_id = tracing::field::Empty,
-                user_id = tracing::field::Empty,
-                http.response.status_code = tracing::field::Empty,
-                otel.name = tracing::field::Empty,
-                otel.kind = tracing::field::Empty,
-                otel.status_code = tracing::field::Empty,
-            )
-        };
+    let span = tracing::info_span!(
+        "request",
+        http.request.method = method,
+        http.route = route,
+        request_id,
+        trace_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return span;
     }
-    let span = match trace.is_dropped() {
-        true => request_span!(telemetry::propagation::UNSAMPLED_REQUESTS),
-        false => request_span!(module_path!()),
+    // Decided by `http::trace_sampling`, the layer around this one, when traces are exported.
+    let adopt = |trace: &RequestTrace| {
+        // No route (a path nothing serves): the method alone, as the conventions say.
+        trace.adopt(&span, || match route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_string(),
+        })
     };
-    // No route (a path nothing serves): the method alone, as the conventions say.
-    trace.adopt(&span, || match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_string(),
-    });
+    match request.extensions().get::<RequestTrace>() {
+        Some(trace) => adopt(trace),
+        None => adopt(&RequestTrace::of(request.headers())),
+    }
     span
 }

@@ -12,7 +12,7 @@ mod traces;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use propagation::{current_trace_id, send, spawn_in_trace};
+pub use propagation::{RequestTrace, current_trace_id, send, spawn_in_trace, unsampled};
 
 use crate::config::Config;
 
@@ -56,8 +56,8 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
     let mut layers = vec![logs::layer(&config.log_filter, config.log_format)];
     let provider = match config.traces.exporting() {
         true => {
-            let (traces, provider) = traces::layers(&config.traces)?;
-            layers.extend(traces);
+            let (layer, provider) = traces::layer(&config.traces)?;
+            layers.push(layer);
             Some(provider)
         }
         false => None,

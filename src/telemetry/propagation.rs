@@ -15,7 +15,9 @@
 //! ([`current_trace_id`]) without every function passing it on.
 
 use std::cell::Cell;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{self, Poll};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
@@ -37,23 +39,14 @@ use super::TRACE_SPANS;
 /// The request's trace id, 32 lowercase hex digits, in the request span's registry extensions.
 struct TraceId(String);
 
-/// The target of the span of a request the sampler dropped: the trace layer never sees it (an
-/// OpenTelemetry span costs its attributes, a clock reading and a sampler call even when it is
-/// not recorded), the log layer treats it as any request span (`RUST_LOG` directives match it
-/// by its prefix).
-pub const UNSAMPLED_REQUESTS: &str = "clerk_graphql::server::router::unsampled";
-
-/// The target of a dataloader batch's span in such a request (a trace-only target: the log
-/// lines in the batch show the request's span, not this one).
-const UNSAMPLED_BATCHES: &str = "clerk_graphql::traces::unsampled";
-
-pub(super) fn is_unsampled(target: &str) -> bool {
-    target == UNSAMPLED_REQUESTS || target == UNSAMPLED_BATCHES
-}
-
 /// The exporter's sampler, when traces are exported: a request's sampling is decided before its
 /// span exists ([`RequestTrace::of`]), with the sampler the SDK then applies to its spans.
 static SAMPLER: OnceLock<Sampler> = OnceLock::new();
+
+/// Whether traces are exported (a collector is configured).
+pub fn exporting() -> bool {
+    SAMPLER.get().is_some()
+}
 
 pub(super) fn set_sampler(sampler: Sampler) {
     // Once per process; a second exporter (never made) would keep the first one's sampler.
@@ -64,7 +57,8 @@ thread_local! {
     /// The trace id [`RequestTrace`] sampled, for the SDK to give the request span it starts
     /// next on this thread (see [`RequestTraceIds`]).
     static NEXT_TRACE_ID: Cell<Option<OtelTraceId>> = const { Cell::new(None) };
-    /// How many spans of requests the sampler dropped (and of their batches) this thread is in.
+    /// How many futures of requests the sampler dropped (or of their batches) this thread is
+    /// running, one inside the other: see [`Unsampled`].
     static UNSAMPLED_DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -86,26 +80,51 @@ impl IdGenerator for RequestTraceIds {
     }
 }
 
-/// The layer that counts, per thread, the spans of dropped requests the thread is in (entering
-/// and leaving them at each poll of their task): a span made there is left out of the traces
-/// ([`in_unsampled_request`]) at the cost of reading a number. It sees those spans only (its
-/// filter), so that they exist whatever `RUST_LOG` says.
-pub(super) struct UnsampledRequests;
-
-impl<S> tracing_subscriber::Layer<S> for UnsampledRequests
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_enter(&self, _: &tracing::Id, _: tracing_subscriber::layer::Context<'_, S>) {
-        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get() + 1);
-    }
-
-    fn on_exit(&self, _: &tracing::Id, _: tracing_subscriber::layer::Context<'_, S>) {
-        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get().saturating_sub(1));
+pin_project_lite::pin_project! {
+    /// The future of a request the sampler dropped, or of a batch of its dataloaders: while it
+    /// runs, the spans made on its thread are left out of the traces ([`in_unsampled_request`]),
+    /// at the cost of a number read per span. (A span of its own, entered at each poll, would
+    /// cost a registry entry and a lookup per layer at each enter and exit.)
+    pub struct Unsampled<F> {
+        #[pin]
+        future: F,
     }
 }
 
-/// How a request joins its caller's trace, decided from its headers before its span exists.
+impl<F: Future> Future for Unsampled<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
+        let _inside = Inside::enter();
+        self.project().future.poll(cx)
+    }
+}
+
+/// Makes a request's future (`make`: what makes its span too) as one the sampler dropped.
+pub fn unsampled<F: Future>(make: impl FnOnce() -> F) -> Unsampled<F> {
+    let _inside = Inside::enter();
+    Unsampled { future: make() }
+}
+
+/// One level of [`UNSAMPLED_DEPTH`], left on drop (also when a poll panics).
+struct Inside;
+
+impl Inside {
+    fn enter() -> Self {
+        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get() + 1);
+        Inside
+    }
+}
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        UNSAMPLED_DEPTH.set(UNSAMPLED_DEPTH.get() - 1);
+    }
+}
+
+/// How a request joins its caller's trace, decided from its headers before its span exists
+/// (`http::trace_sampling` puts it in the request's extensions).
+#[derive(Clone)]
 pub struct RequestTrace {
     caller: Context,
     trace_id: OtelTraceId,
@@ -138,8 +157,7 @@ impl RequestTrace {
         }
     }
 
-    /// The sampler dropped the request: its span is to be made with the target
-    /// [`UNSAMPLED_REQUESTS`].
+    /// The sampler dropped the request: it is to run as [`unsampled`].
     pub fn is_dropped(&self) -> bool {
         self.dropped
     }
@@ -147,12 +165,12 @@ impl RequestTrace {
     /// Joins the request span `span` (just made, not yet entered) to the caller's trace, and
     /// records its trace id in its `trace_id` field. `name` is the span's name in a trace
     /// (`POST /graphql`): given only when it is exported, so that log lines do not repeat it.
-    pub fn adopt(self, span: &Span, name: impl FnOnce() -> String) {
+    pub fn adopt(&self, span: &Span, name: impl FnOnce() -> String) {
         if span.is_disabled() {
             return;
         }
         let starts_trace = !self.caller.span().span_context().is_valid();
-        let trace_id = match !self.dropped && span.set_parent(self.caller).is_ok() {
+        let trace_id = match !self.dropped && span.set_parent(self.caller.clone()).is_ok() {
             true => {
                 // Before the span starts (`context()` starts it, and the sampler decides then,
                 // as `of` did): a trace's span kind and name are fixed then.
@@ -280,14 +298,17 @@ where
     F::Output: Send + 'static,
 {
     let current = Span::current();
-    let batch = match in_unsampled_request() {
-        true => tracing::info_span!(target: UNSAMPLED_BATCHES, BATCH_SPAN),
-        false => tracing::info_span!(
-            target: TRACE_SPANS,
-            parent: traced_ancestor(&current),
-            BATCH_SPAN,
-        ),
-    };
+    if in_unsampled_request() {
+        // Nothing in it is traced; its log lines are in the request's span.
+        return tokio::spawn(Unsampled {
+            future: tracing::Instrument::instrument(future, current),
+        });
+    }
+    let batch = tracing::info_span!(
+        target: TRACE_SPANS,
+        parent: traced_ancestor(&current),
+        BATCH_SPAN,
+    );
     // Without a trace layer: the current span, for the log lines' request.
     let batch = match batch.is_disabled() {
         true => current,

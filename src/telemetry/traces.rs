@@ -21,20 +21,15 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanP
 use tracing::subscriber::Interest;
 use tracing::{Level, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{DynFilterFn, filter_fn};
+use tracing_subscriber::filter::DynFilterFn;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::propagation::{
-    RequestTraceIds, UnsampledRequests, in_unsampled_request, is_unsampled, set_sampler,
-};
+use super::propagation::{RequestTraceIds, in_unsampled_request, set_sampler};
 use super::{BoxedLayer, is_trace_only};
 use crate::config::TracesConfig;
 
-/// The layers that turn spans into OpenTelemetry spans and mark the requests the sampler
-/// dropped, and the provider to flush at exit.
-pub(super) fn layers<S>(
-    config: &TracesConfig,
-) -> anyhow::Result<(Vec<BoxedLayer<S>>, SdkTracerProvider)>
+/// The layer that turns spans into OpenTelemetry spans, and the provider to flush at exit.
+pub(super) fn layer<S>(config: &TracesConfig) -> anyhow::Result<(BoxedLayer<S>, SdkTracerProvider)>
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
@@ -88,12 +83,7 @@ where
                     false => Interest::never(),
                 }),
         );
-    let unsampled_requests =
-        UnsampledRequests.with_filter(filter_fn(|metadata| is_unsampled(metadata.target())));
-    Ok((
-        vec![Box::new(layer), Box::new(unsampled_requests)],
-        provider,
-    ))
+    Ok((Box::new(layer), provider))
 }
 
 /// `OTEL_TRACES_SAMPLER` and its ratio, as the specification defines them.
@@ -110,13 +100,11 @@ fn sampler(config: &TracesConfig) -> Sampler {
     }
 }
 
-/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`; not
-/// those of a request the sampler dropped.
+/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`.
 pub(super) fn is_traced(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.is_span()
         && *metadata.level() <= Level::INFO
         && (metadata.target().starts_with("clerk_graphql") || is_trace_only(metadata.target()))
-        && !is_unsampled(metadata.target())
 }
 
 /// sea-orm names a statement's span `sea_orm.query_one` and gives it the attributes of an older
