@@ -28,7 +28,7 @@ use super::trusted_documents::{Admission, CheckOnly, TrustedDocuments};
 use super::variables::coercion_errors;
 use crate::authz::Authorization;
 use crate::metrics::{self, GraphqlOutcome, SharedString};
-use crate::telemetry::TRACE_SPANS;
+use crate::telemetry::{TRACE_SPANS, trace_only_span};
 
 /// Request data: run a query or mutation for at most this long (an HTTP request is bounded by
 /// the deadline middleware instead; a socket's operations carry this). On expiry the answer is
@@ -197,16 +197,19 @@ impl Operation {
     }
 }
 
-/// A span of one phase of a request, trace-only: without a collector it does not exist.
+/// A span of one phase of a request, trace-only: without a collector, or in a request the
+/// sampler dropped, it does not exist.
 macro_rules! phase_span {
     ($name:literal) => {
-        tracing::info_span!(
-            target: TRACE_SPANS,
-            $name,
-            graphql.operation.type = Empty,
-            graphql.operation.name = Empty,
-            otel.name = Empty,
-        )
+        trace_only_span(|| {
+            tracing::info_span!(
+                target: TRACE_SPANS,
+                $name,
+                graphql.operation.type = Empty,
+                graphql.operation.name = Empty,
+                otel.name = Empty,
+            )
+        })
     };
 }
 
@@ -229,13 +232,15 @@ impl Extension for RequestExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         // The document is parsed here (`RequestLimits::prepare`), so this is the parse's span.
-        let span = tracing::info_span!(
-            target: TRACE_SPANS,
-            "graphql.parse",
-            graphql.operation.type = Empty,
-            graphql.operation.name = Empty,
-            graphql.document = Empty,
-        );
+        let span = trace_only_span(|| {
+            tracing::info_span!(
+                target: TRACE_SPANS,
+                "graphql.parse",
+                graphql.operation.type = Empty,
+                graphql.operation.name = Empty,
+                graphql.document = Empty,
+            )
+        });
         let mut request = span.in_scope(|| self.admit(request))?;
         if !span.is_disabled() {
             if self.parts.trace_document && !request.query.is_empty() {

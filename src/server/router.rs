@@ -28,7 +28,7 @@ use crate::graphql::ExecutionDeadline;
 use crate::http::{self, csrf::CsrfPolicy};
 use crate::playground::DevTokenMinter;
 use crate::rate_limit::slots::ConnectionSlots;
-use crate::telemetry::RequestTrace;
+use crate::telemetry::{self, RequestTrace};
 use crate::webhooks::WebhookState;
 use crate::websocket::{self, WsState};
 
@@ -202,18 +202,33 @@ fn request_span(request: &Request) -> Span {
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let method = request.method().as_str();
-    let span = tracing::info_span!(
-        "request",
-        http.request.method = method,
-        http.route = route,
-        request_id,
-        trace_id = tracing::field::Empty,
-        user_id = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-        otel.name = tracing::field::Empty,
-        otel.kind = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
-    );
+    // Left out of the traces: a log-only call site, which the trace layer never sees.
+    let dropped = request
+        .extensions()
+        .get::<RequestTrace>()
+        .is_some_and(RequestTrace::is_dropped);
+    // One list of fields for both call sites.
+    macro_rules! request_span {
+        ($target:expr) => {
+            tracing::info_span!(
+                target: $target,
+                "request",
+                http.request.method = method,
+                http.route = route,
+                request_id,
+                trace_id = tracing::field::Empty,
+                user_id = tracing::field::Empty,
+                http.response.status_code = tracing::field::Empty,
+                otel.name = tracing::field::Empty,
+                otel.kind = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            )
+        };
+    }
+    let span = match dropped {
+        true => request_span!(telemetry::propagation::UNSAMPLED_REQUESTS),
+        false => request_span!(module_path!()),
+    };
     if span.is_disabled() {
         return span;
     }

@@ -12,7 +12,9 @@ mod traces;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-pub use propagation::{RequestTrace, current_trace_id, send, spawn_in_trace, unsampled};
+pub use propagation::{
+    RequestTrace, current_trace_id, send, spawn_in_trace, trace_only_span, unsampled,
+};
 
 use crate::config::Config;
 

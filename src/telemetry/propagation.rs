@@ -39,6 +39,10 @@ use super::TRACE_SPANS;
 /// The request's trace id, 32 lowercase hex digits, in the request span's registry extensions.
 struct TraceId(String);
 
+/// The target of the span of a request the sampler dropped: the trace layer never sees it, the
+/// log layer treats it as any request span (`RUST_LOG` directives match it by its prefix).
+pub const UNSAMPLED_REQUESTS: &str = "clerk_graphql::server::router::unsampled";
+
 /// The exporter's sampler, when traces are exported: a request's sampling is decided before its
 /// span exists ([`RequestTrace::of`]), with the sampler the SDK then applies to its spans.
 static SAMPLER: OnceLock<Sampler> = OnceLock::new();
@@ -202,6 +206,17 @@ pub(super) fn in_unsampled_request() -> bool {
     UNSAMPLED_DEPTH.get() > 0
 }
 
+/// `make`'s span (a trace-only one), or none in a request the sampler dropped. Not left to the
+/// trace layer's filter alone: with a filter decided at each call, tracing-subscriber's registry
+/// makes the span even when every layer's filter refuses it, and then every enter and exit
+/// costs a lookup per layer, for nobody.
+pub fn trace_only_span(make: impl FnOnce() -> Span) -> Span {
+    match in_unsampled_request() {
+        true => Span::none(),
+        false => make(),
+    }
+}
+
 /// `inspect` on the registry's entry of `span`; `None` without one (a disabled span, or a
 /// subscriber other than the server's, as in most tests).
 fn with_entry<T>(
@@ -237,7 +252,8 @@ pub async fn send(
     template: &str,
 ) -> reqwest::Result<reqwest::Response> {
     let url = request.url();
-    let span = tracing::info_span!(
+    let span = trace_only_span(|| {
+        tracing::info_span!(
         target: TRACE_SPANS,
         "http.client",
         otel.name = format!("{} {template}", request.method()),
@@ -250,7 +266,8 @@ pub async fn send(
         http.response.status_code = Empty,
         "error.type" = Empty,
         otel.status_code = Empty,
-    );
+        )
+    });
     if span.is_disabled() {
         return client.execute(request).await;
     }

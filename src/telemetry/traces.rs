@@ -24,7 +24,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::filter::DynFilterFn;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::propagation::{RequestTraceIds, in_unsampled_request, set_sampler};
+use super::propagation::{RequestTraceIds, UNSAMPLED_REQUESTS, in_unsampled_request, set_sampler};
 use super::{BoxedLayer, is_trace_only};
 use crate::config::TracesConfig;
 
@@ -100,11 +100,13 @@ fn sampler(config: &TracesConfig) -> Sampler {
     }
 }
 
-/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`.
+/// Which spans become OpenTelemetry spans: spans only, ours and the database's, at `info`; not
+/// the span of a request the sampler dropped.
 pub(super) fn is_traced(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.is_span()
         && *metadata.level() <= Level::INFO
         && (metadata.target().starts_with("clerk_graphql") || is_trace_only(metadata.target()))
+        && metadata.target() != UNSAMPLED_REQUESTS
 }
 
 /// sea-orm names a statement's span `sea_orm.query_one` and gives it the attributes of an older
