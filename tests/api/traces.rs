@@ -286,20 +286,16 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
     // An error answer carries the request's trace id: Clerk hangs, the deadline answers.
     clerk.fail_users_with(UsersFault::Hang);
     let timeout_trace = "0af7651916cd43dd8448eb211c80319c";
-    let reply = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token_of_new_user())
-        .header(
-            "traceparent",
-            format!("00-{timeout_trace}-b7ad6b7169203331-01"),
-        )
-        .header("x-request-id", "req-traced-2")
-        .json(&json!({"query": "{ me { id } }"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 503);
-    let body: Value = reply.json().await.unwrap();
+    let body = me_while_clerk_hangs(
+        client
+            .post(format!("{base}/graphql"))
+            .header(
+                "traceparent",
+                format!("00-{timeout_trace}-b7ad6b7169203331-01"),
+            )
+            .header("x-request-id", "req-traced-2"),
+    )
+    .await;
     assert_eq!(
         body["errors"][0]["extensions"],
         json!({
@@ -334,15 +330,7 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
 
     // A request without a `traceparent` starts a trace, under the trace id the sampler decided
     // on before its span existed, which is also the one its answer names.
-    let reply = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token_of_new_user())
-        .json(&json!({"query": "{ me { id } }"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 503);
-    let body: Value = reply.json().await.unwrap();
+    let body = me_while_clerk_hangs(client.post(format!("{base}/graphql"))).await;
     let root_trace = body["errors"][0]["extensions"]["traceId"]
         .as_str()
         .unwrap_or_else(|| panic!("no traceId: {body}"))
@@ -414,7 +402,15 @@ async fn a_request_is_one_trace_with_its_phases_its_clerk_call_and_its_statement
     );
 }
 
-/// A user Clerk has not been asked about yet: `me` asks, and Clerk hangs.
-fn token_of_new_user() -> String {
-    token("user_hangs", "sess_hangs")
+/// `{ me { id } }` as a user Clerk has not been asked about yet, while Clerk hangs: the deadline
+/// answers 503; its body.
+async fn me_while_clerk_hangs(request: reqwest::RequestBuilder) -> Value {
+    let reply = request
+        .bearer_auth(token("user_hangs", "sess_hangs"))
+        .json(&json!({"query": "{ me { id } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 503);
+    reply.json().await.unwrap()
 }
