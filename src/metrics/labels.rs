@@ -441,3 +441,27 @@ impl RedisOutcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A code missing here would be counted as `other`: the list is the documented one.
+    #[test]
+    fn the_error_codes_are_those_of_architecture_section_6() {
+        let architecture = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ARCHITECTURE.md"));
+        let section = architecture
+            .split("\n## 6. Error codes\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("ARCHITECTURE.md has a section 6, Error codes");
+        let mut documented: Vec<&str> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `")?.split_once("` |"))
+            .map(|(code, _)| code)
+            .filter(|code| code.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        documented.sort_unstable();
+        let mut labelled = super::ERROR_CODES.to_vec();
+        labelled.sort_unstable();
+        assert_eq!(labelled, documented);
+    }
+}
