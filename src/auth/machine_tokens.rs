@@ -1,7 +1,7 @@
 //! Opaque machine tokens (`ak_…`, `mt_…`, `oat_…`): verified by asking Clerk, one call per
 //! token rather than per request (ARCHITECTURE §4).
 //!
-//! - A valid token is cached by the SHA-256 of its text (the text itself is never kept) until
+//! - A valid token is cached by the BLAKE3 hash of its text (the text itself is never kept) until
 //!   its expiration or for [`MachineTokenSettings::valid_for`] (60 s), whichever comes first:
 //!   a revoked key stops working within that time, as Clerk's own caching allows.
 //! - A refusal (unknown, revoked, expired) is cached for `refused_for` (10 s): a client retrying

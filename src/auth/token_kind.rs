@@ -21,20 +21,28 @@ pub struct Detected {
 }
 
 pub fn detect(token: &str) -> Detected {
-    let opaque = |kind| Detected { kind, opaque: true };
-    if token.starts_with("ak_") {
-        return opaque(TokenKind::ApiKey);
+    match opaque_kind(token) {
+        Some(kind) => Detected { kind, opaque: true },
+        None => Detected {
+            kind: jwt_kind(token),
+            opaque: false,
+        },
     }
-    if token.starts_with("mt_") {
-        return opaque(TokenKind::M2m);
-    }
-    if token.starts_with("oat_") {
-        return opaque(TokenKind::OAuth);
-    }
-    Detected {
-        kind: jwt_kind(token),
-        opaque: false,
-    }
+}
+
+/// Whether the token is an opaque machine token, which its prefix alone tells.
+pub fn is_opaque(token: &str) -> bool {
+    opaque_kind(token).is_some()
+}
+
+fn opaque_kind(token: &str) -> Option<TokenKind> {
+    [
+        ("ak_", TokenKind::ApiKey),
+        ("mt_", TokenKind::M2m),
+        ("oat_", TokenKind::OAuth),
+    ]
+    .into_iter()
+    .find_map(|(prefix, kind)| token.starts_with(prefix).then_some(kind))
 }
 
 /// Unparseable parts are left to the session verifier, which names what is wrong.

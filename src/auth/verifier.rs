@@ -15,11 +15,12 @@ use super::clock::Clock;
 use super::keys::KeySource;
 use super::revocation::Revocations;
 use super::verified_cache::{
-    self, Lookup, TokenTimes, VerifiedCache, is_expired, is_in_the_future,
+    self, Lookup, TokenDigest, TokenTimes, VerifiedCache, is_expired, is_in_the_future,
 };
 use super::viewer::{Verified, Viewer};
 use super::{AuthFailure, jwt};
 use crate::config::ClerkConfig;
+use crate::metrics::{self, CacheLookup};
 use crate::shared::SharedRedis;
 
 /// The verifier's settings: the claim rules that do not depend on the key source, and the size
@@ -72,6 +73,23 @@ impl ClaimRules {
     pub fn revocation_retention(&self) -> Duration {
         self.max_token_lifetime + self.clock_skew * 2
     }
+}
+
+/// What the verified-token cache knows of a presented token ([`Verifier::recall`]).
+pub enum Recall {
+    /// Verified under the current key set: the answer, clock and revocations applied again.
+    Known(Result<Verified, AuthFailure>),
+    /// Not verified lately, or under another key set: [`Verifier::verify_new`] finishes it.
+    New(NewToken),
+}
+
+/// Where a token the cache did not answer will be remembered (none with the cache off).
+pub struct NewToken(Option<CacheSlot>);
+
+struct CacheSlot {
+    digest: TokenDigest,
+    /// An entry made under an older key set, removed if the token now fails.
+    stale: bool,
 }
 
 pub struct Verifier {
@@ -135,27 +153,19 @@ impl Verifier {
     /// first time is also looked up among the other replicas' revocations; later presentations
     /// rely on the local copy, which they keep current (`auth::shared_revocations`).
     pub async fn verify(&self, token: &str) -> Result<Verified, AuthFailure> {
-        let (verified, first_time) = self.verify_token(token).await?;
-        if let Verified::SignedIn(viewer) = &verified {
-            let revoked = if first_time {
-                self.revocations.is_revoked_anywhere(viewer).await
-            } else {
-                self.revocations.is_revoked(viewer)
-            };
-            if revoked {
-                return Err(AuthFailure::SessionRevoked);
-            }
+        match self.recall(token).await {
+            Recall::Known(verified) => verified,
+            Recall::New(new) => self.verify_new(token, new).await,
         }
-        Ok(verified)
     }
 
-    /// The verification, and whether it was a full one (not a cache hit).
-    async fn verify_token(&self, token: &str) -> Result<(Verified, bool), AuthFailure> {
+    /// [`Self::verify`]'s first half: the answer for a token this server verified under the
+    /// current key set (its clock checks and the revocations applied again), read from the
+    /// verified-token cache by the token's hash, without decoding it. Whoever looked a token up
+    /// this way finishes a [`Recall::New`] with [`Self::verify_new`].
+    pub async fn recall(&self, token: &str) -> Recall {
         let Some(cache) = &self.cache else {
-            return self
-                .verify_fully(token)
-                .await
-                .map(|(verified, _)| (verified, true));
+            return Recall::New(NewToken(None));
         };
         let digest = verified_cache::token_digest(token);
         let stale = match cache
@@ -168,12 +178,31 @@ impl Verifier {
                 // fixed rules, so they would pass again: only the clock checks can differ, and
                 // they come first among the checks that could fail, as in `check_claims`.
                 let (now, skew) = self.now_and_skew();
-                entry.times.check(now, skew)?;
-                return Ok((entry.verified, false));
+                let verified = entry
+                    .times
+                    .check(now, skew)
+                    .map(|()| entry.verified)
+                    .and_then(|verified| self.unless_revoked_here(verified));
+                return Recall::Known(verified);
             }
             Lookup::Stale => true,
             Lookup::Miss => false,
         };
+        Recall::New(NewToken(Some(CacheSlot { digest, stale })))
+    }
+
+    /// [`Self::verify`]'s second half, for a token the cache did not answer: every check in full,
+    /// the success remembered, and the revocations of every replica asked.
+    pub async fn verify_new(&self, token: &str, new: NewToken) -> Result<Verified, AuthFailure> {
+        let (Some(CacheSlot { digest, stale }), Some(cache)) = (new.0, &self.cache) else {
+            let (verified, _) = self.verify_fully(token).await?;
+            return self.unless_revoked_anywhere(verified).await;
+        };
+        metrics::verified_token_cache(if stale {
+            CacheLookup::Stale
+        } else {
+            CacheLookup::Miss
+        });
         // Read before the key lookup: a key set installed meanwhile leaves the entry stale.
         let generation = self.keys.key_set_generation();
         match self.verify_fully(token).await {
@@ -182,7 +211,7 @@ impl Verifier {
                 cache
                     .insert(digest, verified.clone(), times, generation, now, skew)
                     .await;
-                Ok((verified, true))
+                self.unless_revoked_anywhere(verified).await
             }
             Err(failure) => {
                 if stale {
@@ -190,6 +219,26 @@ impl Verifier {
                 }
                 Err(failure)
             }
+        }
+    }
+
+    /// A token verified before: this process's copy of the revocations is current for it.
+    fn unless_revoked_here(&self, verified: Verified) -> Result<Verified, AuthFailure> {
+        match &verified {
+            Verified::SignedIn(viewer) if self.revocations.is_revoked(viewer) => {
+                Err(AuthFailure::SessionRevoked)
+            }
+            _ => Ok(verified),
+        }
+    }
+
+    /// A token seen for the first time: its session may have ended on another replica.
+    async fn unless_revoked_anywhere(&self, verified: Verified) -> Result<Verified, AuthFailure> {
+        match &verified {
+            Verified::SignedIn(viewer) if self.revocations.is_revoked_anywhere(viewer).await => {
+                Err(AuthFailure::SessionRevoked)
+            }
+            _ => Ok(verified),
         }
     }
 

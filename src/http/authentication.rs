@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::machine_tokens::MachineTokens;
 use crate::auth::token::{TokenCarrier, TokenSource};
 use crate::auth::token_kind::{self, Detected};
+use crate::auth::verifier::Recall;
 use crate::auth::{AuthFailure, Verified, Verifier, Viewer};
 use crate::config::{AcceptedTokens, TokenKind};
 use crate::http::error::ApiError;
@@ -38,8 +39,9 @@ pub struct Authenticator {
 impl Authenticator {
     /// The viewer an HTTP request's headers authenticate: `Ok(None)` when they carry no token (or
     /// a pending session's, which Clerk treats as signed out), `Err` when the token presented was
-    /// refused. Any kind of `CLERK_ACCEPTED_TOKENS` is verified; the kind is told from the
-    /// token's shape first, so that a kind not accepted costs no key lookup and no Clerk call.
+    /// refused. Any kind of `CLERK_ACCEPTED_TOKENS` is verified. A session token verified lately
+    /// is answered by the verified-token cache first ([`Self::recall`]); any other token's kind
+    /// is told from its shape, so that a kind not accepted costs no key lookup and no Clerk call.
     ///
     /// `client` is the address the rate limits count (`None` when they do not run): while it
     /// is locked out, an opaque token this server has not verified lately is refused with the
@@ -53,27 +55,35 @@ impl Authenticator {
         else {
             return Ok(None);
         };
-        let detected = token_kind::detect(token);
-        let admitted = self.admit(detected, carrier);
-        if admitted.is_ok()
-            && detected.opaque
-            && let (Some(ip), Some(machine_tokens)) = (client, &self.machine_tokens)
-            && !machine_tokens.is_known(token)
-        {
-            self.rate_limits.admit_new_opaque_token(ip).await?;
-        }
-        let verified = match admitted {
-            Err(failure) => Err(failure),
-            Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
-            Ok(()) => self.verify_machine(detected, token).await.map(Some),
+        let (kind, verified) = match self.recall(token).await {
+            Some(Recall::Known(verified)) => (TokenKind::Session, verified.map(signed_in_viewer)),
+            recalled => {
+                let detected = token_kind::detect(token);
+                let admitted = self.admit(detected, carrier);
+                if admitted.is_ok()
+                    && detected.opaque
+                    && let (Some(ip), Some(machine_tokens)) = (client, &self.machine_tokens)
+                    && !machine_tokens.is_known(token)
+                {
+                    self.rate_limits.admit_new_opaque_token(ip).await?;
+                }
+                let verified = match admitted {
+                    Err(failure) => Err(failure),
+                    Ok(()) if detected.kind == TokenKind::Session => {
+                        self.verify_session(token, recalled).await
+                    }
+                    Ok(()) => self.verify_machine(detected, token).await.map(Some),
+                };
+                (detected.kind, verified)
+            }
         };
         count(&verified);
         match verified {
-            Err(failure) if detected.kind == TokenKind::Session => {
+            Err(failure) if kind == TokenKind::Session => {
                 tracing::info!(reason = failure.reason(), ?carrier, "session token refused");
             }
             Err(failure) => {
-                let kind = detected.kind.name();
+                let kind = kind.name();
                 tracing::info!(
                     reason = failure.reason(),
                     kind,
@@ -97,12 +107,19 @@ impl Authenticator {
         else {
             return Ok(None);
         };
-        let detected = token_kind::detect(token);
-        // The same rule as over HTTP: sessions may not be accepted at all.
-        let verified = match self.admit(detected, carrier) {
-            Ok(()) if detected.kind == TokenKind::Session => self.verify_session(token).await,
-            Ok(()) => Err(AuthFailure::TypeMismatch),
-            Err(failure) => Err(failure),
+        let verified = match self.recall(token).await {
+            Some(Recall::Known(verified)) => verified.map(signed_in_viewer),
+            recalled => {
+                let detected = token_kind::detect(token);
+                // The same rule as over HTTP: sessions may not be accepted at all.
+                match self.admit(detected, carrier) {
+                    Ok(()) if detected.kind == TokenKind::Session => {
+                        self.verify_session(token, recalled).await
+                    }
+                    Ok(()) => Err(AuthFailure::TypeMismatch),
+                    Err(failure) => Err(failure),
+                }
+            }
         };
         count(&verified);
         if let Err(failure) = verified {
@@ -121,11 +138,33 @@ impl Authenticator {
         Ok(())
     }
 
-    async fn verify_session(&self, token: &str) -> Result<Option<Arc<Viewer>>, AuthFailure> {
-        match self.verifier.verify(token).await? {
-            Verified::SignedIn(viewer) => Ok(Some(viewer)),
-            Verified::Pending => Ok(None),
+    /// The verified-token cache's answer for a token that may be a session token, before its
+    /// kind is read (decoding its header and claims costs more than the lookup). A token the
+    /// cache knows was told a session token and admitted when it was verified, and the same
+    /// bytes are told the same: the cache holds only session tokens that passed every check,
+    /// whatever carried them (both carriers admit sessions). `None` when sessions are not
+    /// accepted, or for an opaque machine token.
+    async fn recall(&self, token: &str) -> Option<Recall> {
+        let may_be_session =
+            self.accepted.accepts(TokenKind::Session) && !token_kind::is_opaque(token);
+        if may_be_session {
+            Some(self.verifier.recall(token).await)
+        } else {
+            None
         }
+    }
+
+    /// A session token's verification, finishing what [`Self::recall`] began.
+    async fn verify_session(
+        &self,
+        token: &str,
+        recalled: Option<Recall>,
+    ) -> Result<Option<Arc<Viewer>>, AuthFailure> {
+        let verified = match recalled {
+            Some(Recall::New(new)) => self.verifier.verify_new(token, new).await,
+            _ => self.verifier.verify(token).await,
+        };
+        verified.map(signed_in_viewer)
     }
 
     async fn verify_machine(
@@ -149,6 +188,15 @@ impl Authenticator {
             return Err(AuthFailure::SessionRevoked);
         }
         Ok(viewer)
+    }
+}
+
+/// The viewer of a verified session token; `None` for a pending session's, which Clerk treats
+/// as signed out.
+fn signed_in_viewer(verified: Verified) -> Option<Arc<Viewer>> {
+    match verified {
+        Verified::SignedIn(viewer) => Some(viewer),
+        Verified::Pending => None,
     }
 }
 

@@ -301,9 +301,10 @@ async fn machines_reach_only_fields_that_accept_them() {
     assert_eq!(reply.body["data"]["viewer"]["role"], Value::Null);
 }
 
-const MACHINE_ID: &str = "mch_thisserver";
+pub const MACHINE_ID: &str = "mch_thisserver";
 
-fn m2m_jwt(changes: Value) -> String {
+/// An M2M token in JWT form for [`MACHINE_ID`], from `mch_caller`, with `changes` to its claims.
+pub fn m2m_jwt(changes: Value) -> String {
     let now = now();
     let claims = crate::tokens::with(
         json!({

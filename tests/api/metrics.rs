@@ -542,6 +542,58 @@ async fn a_scripted_workload_shows_exactly_its_counts_under_the_documented_names
     assert!(logs.contains("/metrics"), "the metrics address is logged");
 }
 
+/// The verified-token cache is asked before a token's kind is read; a machine JWT, which it
+/// never holds, is not counted as a miss of it, and is told a machine's on every request.
+#[tokio::test]
+async fn machine_jwts_are_not_session_cache_lookups() {
+    let clerk = FakeClerk::start().await;
+    clerk.add_users(vec![clerk_user_json(USER, None)]);
+    let server = Server::start(
+        &clerk,
+        true,
+        &[
+            ("CLERK_ACCEPTED_TOKENS", "session_token,m2m_token"),
+            ("CLERK_MACHINE_ID", crate::machines::MACHINE_ID),
+        ],
+    )
+    .await;
+    let (machine, session) = (crate::machines::m2m_jwt(json!({})), valid_token());
+    for token in [&machine, &session, &machine, &session] {
+        let (status, body) = server
+            .graphql("{ viewer { kind userId } }", Some(token))
+            .await;
+        let expected = if *token == machine {
+            json!({"kind": "M2M", "userId": "mch_caller"})
+        } else {
+            json!({"kind": "SESSION", "userId": USER})
+        };
+        assert_eq!(
+            (status, &body["data"]["viewer"]),
+            (StatusCode::OK, &expected)
+        );
+    }
+    let scrape = server.scrape().await;
+    let cache = |result| {
+        scrape.value(
+            "auth_verified_token_cache_lookups_total",
+            &[("result", result)],
+        )
+    };
+    assert_eq!(
+        (cache("miss"), cache("hit"), cache("stale")),
+        (1.0, 1.0, 0.0),
+        "the session token missed once, then hit; the machine JWT counted in neither"
+    );
+    assert_eq!(
+        scrape.value(
+            "auth_tokens_total",
+            &[("result", "accepted"), ("reason", "none")]
+        ),
+        4.0
+    );
+    server.finish().await;
+}
+
 /// The router's patterns, as `metrics::HttpRoute` knows them.
 const ROUTE_PATTERNS: [&str; 7] = clerk_graphql::metrics::HttpRoute::PATTERNS;
 
