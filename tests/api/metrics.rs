@@ -184,6 +184,18 @@ impl Scrape {
             .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{}", self.text))
     }
 
+    /// The verified-token cache's lookups: (miss, hit, stale).
+    #[track_caller]
+    fn verified_cache_lookups(&self) -> (f64, f64, f64) {
+        let count = |result| {
+            self.value(
+                "auth_verified_token_cache_lookups_total",
+                &[("result", result)],
+            )
+        };
+        (count("miss"), count("hit"), count("stale"))
+    }
+
     /// The sum over every sample of `name` whose labels include `labels`.
     fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.samples
@@ -353,16 +365,7 @@ async fn a_scripted_workload_shows_exactly_its_counts_under_the_documented_names
     assert_eq!(tokens("refused", "token_expired"), 3.0);
     assert_eq!(scrape.sum("auth_tokens_total", &[]), 5.0);
     // The valid token once verified in full, then found in the cache; each expired one missed.
-    let cache = |result| {
-        scrape.value(
-            "auth_verified_token_cache_lookups_total",
-            &[("result", result)],
-        )
-    };
-    assert_eq!(
-        (cache("miss"), cache("hit"), cache("stale")),
-        (4.0, 1.0, 0.0)
-    );
+    assert_eq!(scrape.verified_cache_lookups(), (4.0, 1.0, 0.0));
     assert_eq!(
         scrape.value("auth_jwks_fetches_total", &[("result", "success")]),
         1.0
@@ -573,14 +576,8 @@ async fn machine_jwts_are_not_session_cache_lookups() {
         );
     }
     let scrape = server.scrape().await;
-    let cache = |result| {
-        scrape.value(
-            "auth_verified_token_cache_lookups_total",
-            &[("result", result)],
-        )
-    };
     assert_eq!(
-        (cache("miss"), cache("hit"), cache("stale")),
+        scrape.verified_cache_lookups(),
         (1.0, 1.0, 0.0),
         "the session token missed once, then hit; the machine JWT counted in neither"
     );
@@ -766,12 +763,6 @@ async fn sockets_rate_limits_and_request_limits_are_counted() {
     assert_eq!(http("/graphql/ws", "101"), 3.0);
     // The token verified in full once, then found in the cache twice (its third request was
     // refused by the quota, after authentication); the socket's expired token missed.
-    let cache = |result| {
-        scrape.value(
-            "auth_verified_token_cache_lookups_total",
-            &[("result", result)],
-        )
-    };
-    assert_eq!((cache("miss"), cache("hit")), (2.0, 2.0));
+    assert_eq!(scrape.verified_cache_lookups(), (2.0, 2.0, 0.0));
     server.finish().await;
 }
