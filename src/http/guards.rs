@@ -45,8 +45,10 @@ const MAX_REQUEST_ID_CHARS: usize = 64;
 /// A client's `x-request-id` is kept only when it is short and of safe characters (letters,
 /// digits, `.`, `_`, `-`, `:`); otherwise it is removed, so that `SetRequestIdLayer` gives the
 /// request a fresh one. It is echoed in a response header and written in every log line of the
-/// request: markup, control characters or kilobytes of it have no business there.
-pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+/// request: markup, control characters or kilobytes of it have no business there. A request
+/// mapping (`ServiceBuilder::map_request`), not a `from_fn` middleware: it needs nothing of the
+/// response, and a `from_fn` layer boxes and clones what it wraps on every request.
+pub fn sanitize_request_id(mut request: Request) -> Request {
     let unsafe_id = request
         .headers()
         .get_all(super::graphql::REQUEST_ID)
@@ -56,7 +58,7 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
     if unsafe_id {
         request.headers_mut().remove(super::graphql::REQUEST_ID);
     }
-    next.run(request).await
+    request
 }
 
 /// A fresh request id: a random (version 4) UUID, as `tower_http`'s `MakeRequestUuid` makes, but

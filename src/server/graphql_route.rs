@@ -44,7 +44,7 @@ pub(super) async fn graphql_gate(
 
 /// `GET /graphql?query=…`: queries only.
 pub(super) async fn graphql_get(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(authentication): Extension<Authentication>,
     request: Request,
 ) -> Response {
@@ -57,7 +57,7 @@ pub(super) async fn graphql_get(
 
 /// `POST /graphql` with a JSON body.
 pub(super) async fn graphql_post(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     Extension(authentication): Extension<Authentication>,
     request: Request,
 ) -> Response {

@@ -1,5 +1,6 @@
 //! The probes: `/healthz` (liveness) and `/readyz` (readiness).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -20,7 +21,7 @@ pub(super) async fn healthz() -> impl IntoResponse {
 /// that does not answer, or whose pub/sub this replica is not subscribed to (it would miss the
 /// other replicas' events and revocations), is reported as `degraded` but keeps the replica
 /// ready: it serves with local state until Redis is back.
-pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let database = tokio::time::timeout(Duration::from_secs(2), state.db.ping())
         .await
         .is_ok_and(|ping| ping.is_ok());

@@ -119,7 +119,7 @@ pub(super) fn router(
     let mut router = router
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state);
+        .with_state(Arc::new(state));
     if let Some(webhooks) = webhooks {
         // Its own per-address bound: Svix delivers in bursts.
         router = router.merge(crate::webhooks::routes(webhooks).route_layer(
@@ -153,7 +153,7 @@ pub(super) fn router(
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]))
-            .layer(middleware::from_fn(http::guards::sanitize_request_id))
+            .map_request(http::guards::sanitize_request_id)
             .layer(SetRequestIdLayer::new(
                 request_id.clone(),
                 http::guards::RandomRequestId,
