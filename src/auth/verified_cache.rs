@@ -6,9 +6,10 @@
 //! Rules (the verifier applies them, see [`super::Verifier::verify`]):
 //! - **Keyed by the whole token**: BLAKE3 of the exact token string (32 bytes; a cryptographic
 //!   hash, so no other token has the same key, at a fraction of SHA-256's cost on a 1 KB token
-//!   without SHA instructions). The token itself is never stored. Two tokens that differ in any byte (header, claims or signature) are two
-//!   entries, so steps 1-3 and the clock-independent claim checks of ARCHITECTURE §4 give, for an
-//!   entry, exactly the answer they gave when it was made.
+//!   without SHA instructions). The token itself is never stored. Two tokens that differ in any
+//!   byte (header, claims or signature) are two entries, so steps 1-3 and the clock-independent
+//!   claim checks of ARCHITECTURE §4 give, for an entry, exactly the answer they gave when it was
+//!   made.
 //! - **Only successes are stored**: a token creates an entry only once its signature verified
 //!   with one of our keys and every claim check passed. Garbage, forged or refused tokens never
 //!   do, so an attacker cannot fill the cache; the capacity bounds the rest.
