@@ -26,7 +26,7 @@ pub use accepted_tokens::{AcceptedTokens, TokenKind};
 pub use clerk::{ClerkConfig, DEFAULT_MAX_TOKEN_LIFETIME, JwksSettings, KeySourceKind};
 pub use limits::{GraphqlLimits, HttpLimits, RateLimitConfig, RetentionSettings, WebSocketLimits};
 pub use publishable_key::frontend_api_from_publishable_key;
-pub use traces::{DEFAULT_SERVICE_NAME, TracesConfig};
+pub use traces::{DEFAULT_SERVICE_NAME, TraceSampler, TracesConfig};
 pub use values::DEFAULT_CORS_HEADERS;
 
 /// A secret value (API key, signing secret). Its `Debug` and `Display` never show the value.

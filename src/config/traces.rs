@@ -35,7 +35,7 @@ pub struct TracesConfig {
     /// `parentbased_always_on`, `parentbased_traceidratio`, `parentbased_always_off`,
     /// `always_on`, `always_off` or `traceidratio` [default: parentbased_always_on].
     #[arg(long, env = "OTEL_TRACES_SAMPLER", value_parser = sampler)]
-    pub sampler: Option<String>,
+    pub sampler: Option<TraceSampler>,
     /// The ratio of the `*traceidratio` samplers, from 0 to 1 [default: 1].
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = ratio)]
     pub sampler_arg: Option<f64>,
@@ -77,10 +77,7 @@ impl TracesConfig {
                     .into(),
             );
         }
-        let ratio_sampler = self
-            .sampler
-            .as_deref()
-            .is_some_and(|sampler| sampler.ends_with("traceidratio"));
+        let ratio_sampler = self.sampler.is_some_and(TraceSampler::takes_ratio);
         if self.sampler_arg.is_some() && !ratio_sampler {
             problems.push(
                 "OTEL_TRACES_SAMPLER_ARG: only the `traceidratio` samplers take a ratio; set \
@@ -103,14 +100,33 @@ fn protocol(v: &str) -> Result<String, &'static str> {
     }
 }
 
-fn sampler(v: &str) -> Result<String, &'static str> {
+/// `OTEL_TRACES_SAMPLER`: the specification's built-in samplers (`telemetry::traces` builds
+/// the SDK's from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceSampler {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio,
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio,
+}
+
+impl TraceSampler {
+    /// Whether `OTEL_TRACES_SAMPLER_ARG` (a ratio) applies to it.
+    pub fn takes_ratio(self) -> bool {
+        matches!(self, Self::TraceIdRatio | Self::ParentBasedTraceIdRatio)
+    }
+}
+
+fn sampler(v: &str) -> Result<TraceSampler, &'static str> {
     match v {
-        "always_on"
-        | "always_off"
-        | "traceidratio"
-        | "parentbased_always_on"
-        | "parentbased_always_off"
-        | "parentbased_traceidratio" => Ok(v.to_string()),
+        "always_on" => Ok(TraceSampler::AlwaysOn),
+        "always_off" => Ok(TraceSampler::AlwaysOff),
+        "traceidratio" => Ok(TraceSampler::TraceIdRatio),
+        "parentbased_always_on" => Ok(TraceSampler::ParentBasedAlwaysOn),
+        "parentbased_always_off" => Ok(TraceSampler::ParentBasedAlwaysOff),
+        "parentbased_traceidratio" => Ok(TraceSampler::ParentBasedTraceIdRatio),
         _ => Err(
             "expected parentbased_always_on, parentbased_traceidratio, parentbased_always_off, \
              always_on, always_off or traceidratio",
@@ -152,7 +168,10 @@ mod tests {
     fn values() {
         assert!(protocol("grpc").is_err());
         assert!(protocol("http/json").is_ok());
-        assert!(sampler("parentbased_traceidratio").is_ok());
+        assert_eq!(
+            sampler("parentbased_traceidratio"),
+            Ok(TraceSampler::ParentBasedTraceIdRatio)
+        );
         assert!(sampler("ratio").is_err());
         assert_eq!(ratio("0.25"), Ok(0.25));
         assert!(ratio("1.5").is_err());

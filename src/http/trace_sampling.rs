@@ -32,9 +32,10 @@ impl<S: Service<Request>> Service<Request> for TraceSampling<S> {
         let trace = RequestTrace::of(request.headers());
         let dropped = trace.is_dropped();
         request.extensions_mut().insert(trace);
-        match dropped {
-            false => Either::Left(self.0.call(request)),
-            true => Either::Right(telemetry::unsampled(|| self.0.call(request))),
+        if dropped {
+            Either::Right(telemetry::unsampled(|| self.0.call(request)))
+        } else {
+            Either::Left(self.0.call(request))
         }
     }
 }

@@ -202,11 +202,8 @@ fn request_span(request: &Request) -> Span {
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
     let method = request.method().as_str();
-    // Left out of the traces: a log-only call site, which the trace layer never sees.
-    let dropped = request
-        .extensions()
-        .get::<RequestTrace>()
-        .is_some_and(RequestTrace::is_dropped);
+    // Decided by `http::trace_sampling`, the layer around this one, when traces are exported.
+    let trace = request.extensions().get::<RequestTrace>();
     // One list of fields for both call sites.
     macro_rules! request_span {
         ($target:expr) => {
@@ -225,24 +222,23 @@ fn request_span(request: &Request) -> Span {
             )
         };
     }
-    let span = match dropped {
-        true => request_span!(telemetry::propagation::UNSAMPLED_REQUESTS),
-        false => request_span!(module_path!()),
+    // Left out of the traces: a log-only call site, which the trace layer never sees.
+    let span = if trace.is_some_and(RequestTrace::is_dropped) {
+        request_span!(telemetry::propagation::UNSAMPLED_REQUESTS)
+    } else {
+        request_span!(module_path!())
     };
     if span.is_disabled() {
         return span;
     }
-    // Decided by `http::trace_sampling`, the layer around this one, when traces are exported.
-    let adopt = |trace: &RequestTrace| {
-        // No route (a path nothing serves): the method alone, as the conventions say.
-        trace.adopt(&span, || match route {
-            Some(route) => format!("{method} {route}"),
-            None => method.to_string(),
-        })
+    // No route (a path nothing serves): the method alone, as the conventions say.
+    let name = || match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_string(),
     };
-    match request.extensions().get::<RequestTrace>() {
-        Some(trace) => adopt(trace),
-        None => adopt(&RequestTrace::of(request.headers())),
+    match trace {
+        Some(trace) => trace.adopt(&span, name),
+        None => RequestTrace::of(request.headers()).adopt(&span, name),
     }
     span
 }

@@ -174,23 +174,23 @@ impl RequestTrace {
             return;
         }
         let starts_trace = !self.caller.span().span_context().is_valid();
-        let trace_id = match !self.dropped && span.set_parent(self.caller.clone()).is_ok() {
-            true => {
-                // Before the span starts (`context()` starts it, and the sampler decides then,
-                // as `of` did): a trace's span kind and name are fixed then.
-                span.record("otel.kind", "server");
-                span.record("otel.name", name().as_str());
-                span.set_attribute("url.scheme", "http");
-                if starts_trace {
-                    NEXT_TRACE_ID.set(Some(self.trace_id));
-                }
-                let started = span.context().span().span_context().trace_id();
-                // Taken by the SDK, unless it started no span (a provider shut down).
-                NEXT_TRACE_ID.set(None);
-                started
+        let exported = !self.dropped && span.set_parent(self.caller.clone()).is_ok();
+        let trace_id = if exported {
+            // Before the span starts (`context()` starts it, and the sampler decides then,
+            // as `of` did): a trace's span kind and name are fixed then.
+            span.record("otel.kind", "server");
+            span.record("otel.name", name().as_str());
+            span.set_attribute("url.scheme", "http");
+            if starts_trace {
+                NEXT_TRACE_ID.set(Some(self.trace_id));
             }
+            let started = span.context().span().span_context().trace_id();
+            // Taken by the SDK, unless it started no span (a provider shut down).
+            NEXT_TRACE_ID.set(None);
+            started
+        } else {
             // Dropped, or no trace exporter: no OpenTelemetry span.
-            false => self.trace_id,
+            self.trace_id
         };
         let trace_id = trace_id.to_string();
         span.record("trace_id", display(&trace_id));
@@ -211,9 +211,10 @@ pub(super) fn in_unsampled_request() -> bool {
 /// makes the span even when every layer's filter refuses it, and then every enter and exit
 /// costs a lookup per layer, for nobody.
 pub fn trace_only_span(make: impl FnOnce() -> Span) -> Span {
-    match in_unsampled_request() {
-        true => Span::none(),
-        false => make(),
+    if in_unsampled_request() {
+        Span::none()
+    } else {
+        make()
     }
 }
 
@@ -327,10 +328,7 @@ where
         BATCH_SPAN,
     );
     // Without a trace layer: the current span, for the log lines' request.
-    let batch = match batch.is_disabled() {
-        true => current,
-        false => batch,
-    };
+    let batch = if batch.is_disabled() { current } else { batch };
     tokio::spawn(tracing::Instrument::instrument(future, batch))
 }
 

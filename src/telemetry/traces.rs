@@ -26,7 +26,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::propagation::{RequestTraceIds, UNSAMPLED_REQUESTS, in_unsampled_request, set_sampler};
 use super::{BoxedLayer, is_trace_only};
-use crate::config::TracesConfig;
+use crate::config::{TraceSampler, TracesConfig};
 
 /// The layer that turns spans into OpenTelemetry spans, and the provider to flush at exit.
 pub(super) fn layer<S>(config: &TracesConfig) -> anyhow::Result<(BoxedLayer<S>, SdkTracerProvider)>
@@ -86,17 +86,18 @@ where
     Ok((Box::new(layer), provider))
 }
 
-/// `OTEL_TRACES_SAMPLER` and its ratio, as the specification defines them.
+/// `OTEL_TRACES_SAMPLER` (default `parentbased_always_on`) and its ratio, as the specification
+/// defines them.
 fn sampler(config: &TracesConfig) -> Sampler {
     let ratio = config.sampler_arg.unwrap_or(1.0);
     let parent_based = |root| Sampler::ParentBased(Box::new(root));
-    match config.sampler.as_deref() {
-        Some("always_on") => Sampler::AlwaysOn,
-        Some("always_off") => Sampler::AlwaysOff,
-        Some("traceidratio") => Sampler::TraceIdRatioBased(ratio),
-        Some("parentbased_always_off") => parent_based(Sampler::AlwaysOff),
-        Some("parentbased_traceidratio") => parent_based(Sampler::TraceIdRatioBased(ratio)),
-        _ => parent_based(Sampler::AlwaysOn),
+    match config.sampler.unwrap_or(TraceSampler::ParentBasedAlwaysOn) {
+        TraceSampler::AlwaysOn => Sampler::AlwaysOn,
+        TraceSampler::AlwaysOff => Sampler::AlwaysOff,
+        TraceSampler::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        TraceSampler::ParentBasedAlwaysOn => parent_based(Sampler::AlwaysOn),
+        TraceSampler::ParentBasedAlwaysOff => parent_based(Sampler::AlwaysOff),
+        TraceSampler::ParentBasedTraceIdRatio => parent_based(Sampler::TraceIdRatioBased(ratio)),
     }
 }
 
@@ -163,4 +164,36 @@ fn rename_database_attributes(span: &mut SpanData) {
         attributes.push(KeyValue::new(key, value));
     }
     span.attributes = attributes;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// The SDK's sampler for these `OTEL_TRACES_SAMPLER` and `_ARG` values.
+    fn built(sampler: Option<&str>, ratio: Option<&str>) -> String {
+        let config = Config::from_lookup(|name| match name {
+            "OTEL_TRACES_SAMPLER" => sampler.map(str::to_string),
+            "OTEL_TRACES_SAMPLER_ARG" => ratio.map(str::to_string),
+            _ => None,
+        })
+        .expect("a valid configuration");
+        format!("{:?}", super::sampler(&config.traces))
+    }
+
+    #[test]
+    fn the_sampler_is_the_one_otel_traces_sampler_names() {
+        assert_eq!(built(None, None), "ParentBased(AlwaysOn)");
+        assert_eq!(
+            built(Some("parentbased_traceidratio"), Some("0.01")),
+            "ParentBased(TraceIdRatioBased(0.01))"
+        );
+        assert_eq!(built(Some("traceidratio"), None), "TraceIdRatioBased(1.0)");
+        assert_eq!(
+            built(Some("parentbased_always_off"), None),
+            "ParentBased(AlwaysOff)"
+        );
+        assert_eq!(built(Some("always_off"), None), "AlwaysOff");
+        assert_eq!(built(Some("always_on"), None), "AlwaysOn");
+    }
 }
